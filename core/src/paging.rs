@@ -1,0 +1,57 @@
+//! Page tokens as MLflow writes them: base64 of `{"offset": N}`.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::{Error, Result};
+
+/// Encodes the offset of the next page.
+pub fn encode_offset(offset: i64) -> String {
+    STANDARD.encode(format!("{{\"offset\": {offset}}}"))
+}
+
+/// Decodes a page token; an empty or absent token is offset 0.
+pub fn decode_offset(token: Option<&str>) -> Result<i64> {
+    let token = match token {
+        None | Some("") => return Ok(0),
+        Some(t) => t,
+    };
+    let bytes = STANDARD.decode(token.trim()).map_err(|_| {
+        Error::invalid(format!(
+            "Invalid page token, could not base64-decode: {token}"
+        ))
+    })?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+        Error::invalid(format!(
+            "Invalid page token, decoded value={}",
+            String::from_utf8_lossy(&bytes)
+        ))
+    })?;
+    let offset = json
+        .get("offset")
+        .ok_or_else(|| Error::invalid(format!("Invalid page token, parsed value={json}")))?;
+    match offset.as_i64() {
+        Some(n) if n >= 0 => Ok(n),
+        _ => Err(Error::invalid(format!(
+            "Invalid page token, offset {offset} is not a non-negative integer"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_round_trip_through_tokens() {
+        assert_eq!(decode_offset(Some(&encode_offset(250))).unwrap(), 250);
+        assert_eq!(decode_offset(None).unwrap(), 0);
+    }
+
+    #[test]
+    fn garbage_tokens_are_invalid_parameter_values() {
+        let err = decode_offset(Some("not base64!!")).unwrap_err();
+        assert_eq!(err.code, crate::ErrorCode::InvalidParameterValue);
+        assert!(decode_offset(Some(&STANDARD.encode("{\"offset\": -3}"))).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Server configuration: `mlflow server`'s flag names, each also an environment variable.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ferroflow_core::StoreUri;
+
+/// Options of `ferroflow server`.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, env = "FERROFLOW_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, short = 'p', env = "FERROFLOW_PORT", default_value_t = 5000)]
+    pub port: u16,
+
+    /// Backend store: sqlite:///rel.db, sqlite:////abs/path.db or postgresql://user:pass@host:port/db.
+    #[arg(
+        long,
+        env = "FERROFLOW_BACKEND_STORE_URI",
+        default_value = "sqlite:///mlruns.db"
+    )]
+    pub backend_store_uri: String,
+
+    /// Directory or object-store URI where proxied artifacts are stored.
+    #[arg(
+        long,
+        env = "FERROFLOW_ARTIFACTS_DESTINATION",
+        default_value = "./mlartifacts"
+    )]
+    pub artifacts_destination: String,
+
+    /// Artifact root of new experiments (default: `mlflow-artifacts:/`, served by this server).
+    #[arg(long, env = "FERROFLOW_DEFAULT_ARTIFACT_ROOT")]
+    pub default_artifact_root: Option<String>,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, short = 'w', env = "FERROFLOW_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl ServerConfig {
+    /// A configuration for tests and embedding: port 0, the given store.
+    pub fn for_store(
+        backend_store_uri: impl Into<String>,
+        artifacts_destination: impl Into<PathBuf>,
+    ) -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 0,
+            backend_store_uri: backend_store_uri.into(),
+            artifacts_destination: artifacts_destination.into().display().to_string(),
+            default_artifact_root: None,
+            workers: Some(2),
+        }
+    }
+
+    pub fn store_uri(&self) -> ferroflow_core::Result<StoreUri> {
+        self.backend_store_uri.parse()
+    }
+
+    pub fn artifact_root(&self) -> String {
+        self.default_artifact_root
+            .clone()
+            .unwrap_or_else(|| "mlflow-artifacts:/".to_string())
+    }
+
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            })
+            .max(1)
+    }
+}

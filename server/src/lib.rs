@@ -1,0 +1,150 @@
+//! The ferroflow server: configuration, composition of every capability's routes, metrics.
+
+pub mod config;
+pub mod metrics;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpRequest, HttpResponse, HttpServer};
+use ferroflow_core::{Db, Error, ErrorCode};
+use ferroflow_tracking::TrackingService;
+use serde_json::json;
+
+pub use config::ServerConfig;
+use metrics::Metrics;
+
+/// The MLflow release whose REST API this server speaks.
+pub const MLFLOW_API_VERSION: &str = "3.17.2";
+
+/// API prefixes MLflow serves its REST API under (the UI uses the `ajax-api` one).
+pub const API_PREFIXES: [&str; 2] = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
+
+/// Routes outside the tracking API, as (method, path); the OpenAPI test checks them too.
+pub const SERVER_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/version"),
+    ("GET", "/metrics"),
+    ("GET", "/api/3.0/mlflow/server-info"),
+    ("GET", "/ajax-api/3.0/mlflow/server-info"),
+];
+
+/// A built, bound, not yet awaited server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+}
+
+impl Application {
+    /// Connects the store (running migrations), binds the listener and builds the server.
+    pub async fn build(config: &ServerConfig) -> anyhow::Result<Application> {
+        let store_uri = config.store_uri().map_err(|e| anyhow::anyhow!(e.message))?;
+        let workers = config.worker_count();
+        let db = Db::connect(&store_uri, (workers as u32) * 2 + 2)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let tracking = TrackingService::new(db.clone(), config.artifact_root());
+        tracking
+            .init()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+
+        let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|e| {
+            anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port)
+        })?;
+        let port = listener.local_addr()?.port();
+
+        let tracking = web::Data::new(tracking);
+        let db_data = web::Data::new(db.clone());
+        let metrics = web::Data::new(Metrics::new());
+        let server = HttpServer::new(move || {
+            let mut app = App::new()
+                .app_data(tracking.clone())
+                .app_data(db_data.clone())
+                .app_data(metrics.clone())
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .wrap(middleware::from_fn(metrics::track))
+                .wrap(middleware::Compress::default())
+                .route("/health", web::get().to(health))
+                .route("/version", web::get().to(version))
+                .route("/metrics", web::get().to(metrics::metrics_endpoint));
+            for version3 in ["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"] {
+                app = app.route(
+                    &format!("{version3}/server-info"),
+                    web::get().to(server_info),
+                );
+            }
+            for prefix in API_PREFIXES {
+                app = app.service(web::scope(prefix).configure(ferroflow_tracking::configure));
+            }
+            app.default_service(web::to(not_found))
+        })
+        .workers(workers)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until stopped, then closes the store.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let res = self.server.await;
+        self.db.close().await;
+        res
+    }
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("OK")
+}
+
+async fn version() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .insert_header(("X-Ferroflow-Version", env!("CARGO_PKG_VERSION")))
+        .body(MLFLOW_API_VERSION)
+}
+
+/// `GET /api/3.0/mlflow/server-info`, with the keys MLflow 3.17.2 answers.
+async fn server_info() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "store_type": "SqlStore",
+        "workspaces_enabled": false,
+        "trace_archival_enabled": false,
+        "multipart_uploads_enabled": false,
+        "multipart_downloads_enabled": false,
+        "presigned_upload_run_id_supported": false,
+        "presigned_upload_model_id_supported": false,
+        "features_enabled": { "gateway": false },
+    }))
+}
+
+async fn not_found(req: HttpRequest) -> actix_web::Result<HttpResponse> {
+    let known = ferroflow_tracking::routes::ROUTES.iter().any(|(_, p)| {
+        API_PREFIXES
+            .iter()
+            .any(|prefix| req.path() == format!("{prefix}{p}"))
+    });
+    let err = if known {
+        Error::new(
+            ErrorCode::BadRequest,
+            format!("Method {} is not allowed for {}", req.method(), req.path()),
+        )
+    } else {
+        Error::new(
+            ErrorCode::EndpointNotFound,
+            format!("No endpoint {} {}", req.method(), req.path()),
+        )
+    };
+    let status = if known {
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED
+    } else {
+        err.code.http_status()
+    };
+    Ok(HttpResponse::build(status)
+        .json(json!({ "error_code": err.code.as_str(), "message": err.message })))
+}

@@ -1,0 +1,57 @@
+//! `ferroflow`: the command-line entry point.
+
+use clap::{Parser, Subcommand};
+use ferroflow_server::{Application, ServerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "ferroflow",
+    version,
+    about = "MLflow-compatible tracking server, in Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the tracking server (flags as `mlflow server`).
+    Server(ServerConfig),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Server(config) => run_server(config),
+    };
+    if let Err(e) = result {
+        eprintln!("ferroflow: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run_server(config: ServerConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let system = actix_web::rt::System::with_tokio_rt(|| runtime);
+    system.block_on(async move {
+        let app = Application::build(&config).await?;
+        tracing::info!(
+            "ferroflow listening on http://{}:{} (backend store {})",
+            config.host,
+            app.port(),
+            config.store_uri().map(|u| u.redacted()).unwrap_or_default()
+        );
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}

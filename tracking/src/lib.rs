@@ -1,0 +1,10 @@
+//! MLflow-compatible experiment and run tracking: the service and its REST routes.
+
+pub mod model;
+pub mod routes;
+pub mod service;
+pub mod store;
+pub mod validate;
+
+pub use routes::configure;
+pub use service::TrackingService;

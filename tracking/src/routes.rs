@@ -1,0 +1,638 @@
+//! actix handlers for the tracking half of MLflow's REST API: parse → call service → serialize.
+//! Mounted under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use ferroflow_core::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::model::*;
+use crate::service::{CreateRun, ExperimentSearch, RunSearch, TrackingService};
+use crate::validate::missing_value;
+
+/// Every tracking route as (method, path under the API prefix); the OpenAPI test checks the
+/// spec against this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/experiments/create"),
+    ("GET", "/experiments/get"),
+    ("GET", "/experiments/get-by-name"),
+    ("POST", "/experiments/search"),
+    ("GET", "/experiments/search"),
+    ("POST", "/experiments/update"),
+    ("POST", "/experiments/delete"),
+    ("POST", "/experiments/restore"),
+    ("POST", "/experiments/set-experiment-tag"),
+    ("POST", "/experiments/delete-experiment-tag"),
+    ("POST", "/runs/create"),
+    ("GET", "/runs/get"),
+    ("POST", "/runs/update"),
+    ("POST", "/runs/delete"),
+    ("POST", "/runs/restore"),
+    ("POST", "/runs/search"),
+    ("POST", "/runs/log-metric"),
+    ("POST", "/runs/log-parameter"),
+    ("POST", "/runs/set-tag"),
+    ("POST", "/runs/delete-tag"),
+    ("POST", "/runs/log-batch"),
+    ("POST", "/runs/log-inputs"),
+    ("POST", "/runs/outputs"),
+    ("GET", "/metrics/get-history"),
+    ("GET", "/metrics/get-history-bulk-interval"),
+];
+
+/// Registers the tracking routes on a scope (called once per API prefix).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/experiments/create", web::post().to(create_experiment))
+        .route("/experiments/get", web::get().to(get_experiment))
+        .route(
+            "/experiments/get-by-name",
+            web::get().to(get_experiment_by_name),
+        )
+        .route("/experiments/search", web::post().to(search_experiments))
+        .route("/experiments/search", web::get().to(search_experiments))
+        .route("/experiments/update", web::post().to(update_experiment))
+        .route("/experiments/delete", web::post().to(delete_experiment))
+        .route("/experiments/restore", web::post().to(restore_experiment))
+        .route(
+            "/experiments/set-experiment-tag",
+            web::post().to(set_experiment_tag),
+        )
+        .route(
+            "/experiments/delete-experiment-tag",
+            web::post().to(delete_experiment_tag),
+        )
+        .route("/runs/create", web::post().to(create_run))
+        .route("/runs/get", web::get().to(get_run))
+        .route("/runs/update", web::post().to(update_run))
+        .route("/runs/delete", web::post().to(delete_run))
+        .route("/runs/restore", web::post().to(restore_run))
+        .route("/runs/search", web::post().to(search_runs))
+        .route("/runs/log-metric", web::post().to(log_metric))
+        .route("/runs/log-parameter", web::post().to(log_param))
+        .route("/runs/set-tag", web::post().to(set_tag))
+        .route("/runs/delete-tag", web::post().to(delete_tag))
+        .route("/runs/log-batch", web::post().to(log_batch))
+        .route("/runs/log-inputs", web::post().to(log_inputs))
+        .route("/runs/outputs", web::post().to(log_outputs))
+        .route("/metrics/get-history", web::get().to(get_metric_history))
+        .route(
+            "/metrics/get-history-bulk-interval",
+            web::get().to(get_metric_history_bulk_interval),
+        );
+}
+
+type Svc = web::Data<TrackingService>;
+
+// ----- request parsing -----
+
+/// Parses a request: the JSON body for POST, the query string (repeated keys for the named
+/// list fields) for GET. Type errors name the offending field.
+fn parse<T: DeserializeOwned>(req: &HttpRequest, body: &[u8], list_fields: &[&str]) -> Result<T> {
+    let value = if req.method() == actix_web::http::Method::GET {
+        query_to_json(req.query_string(), list_fields)?
+    } else if body.iter().all(|b| b.is_ascii_whitespace()) {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice::<Value>(body).map_err(|e| {
+            Error::new(
+                ferroflow_core::ErrorCode::BadRequest,
+                format!("Malformed JSON request body: {e}"),
+            )
+        })?
+    };
+    if !value.is_object() {
+        return Err(Error::invalid("Request body must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        Error::invalid(format!(
+            "Invalid value for parameter '{path}' supplied: {}",
+            e.into_inner()
+        ))
+    })
+}
+
+fn query_to_json(query: &str, list_fields: &[&str]) -> Result<Value> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|e| Error::invalid(format!("Malformed query string: {e}")))?;
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        if list_fields.contains(&k.as_str()) {
+            match map.entry(k).or_insert_with(|| Value::Array(Vec::new())) {
+                Value::Array(a) => a.push(Value::String(v)),
+                _ => unreachable!("list fields are always arrays"),
+            }
+        } else {
+            map.insert(k, Value::String(v));
+        }
+    }
+    Ok(Value::Object(map))
+}
+
+/// int64 fields: JSON numbers, or strings of digits (query strings, proto3-JSON clients).
+fn int64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Int(v)) => Ok(Some(v)),
+        Some(Raw::Float(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(Some(f as i64)),
+        Some(Raw::Float(f)) => Err(serde::de::Error::custom(format!(
+            "{f} is not a valid 64-bit integer"
+        ))),
+        Some(Raw::Text(t)) => {
+            t.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("'{t}' is not a valid 64-bit integer"))
+            })
+        }
+    }
+}
+
+fn required<T>(value: Option<T>, field: &str) -> Result<T> {
+    value.ok_or_else(|| missing_value(field))
+}
+
+/// `run_id`, or the deprecated `run_uuid` older clients send.
+fn run_id_of(run_id: Option<String>, run_uuid: Option<String>) -> Result<String> {
+    required(
+        run_id
+            .filter(|s| !s.is_empty())
+            .or(run_uuid)
+            .filter(|s| !s.is_empty()),
+        "run_id",
+    )
+}
+
+fn view_type(v: Option<String>, field: &str) -> Result<ViewType> {
+    match v {
+        None => Ok(ViewType::ActiveOnly),
+        Some(s) => ViewType::parse(&s).ok_or_else(|| {
+            Error::invalid(format!(
+                "Invalid value '{s}' for parameter '{field}': expected ACTIVE_ONLY, DELETED_ONLY or ALL"
+            ))
+        }),
+    }
+}
+
+fn ok(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}
+
+fn empty() -> HttpResponse {
+    HttpResponse::Ok().json(json!({}))
+}
+
+/// A page as `{"<field>": [...], "next_page_token": "..."}`, empty parts omitted like MLflow.
+fn page_response<T: Serialize>(field: &str, page: Page<T>) -> Result<HttpResponse> {
+    let mut body = Map::new();
+    if !page.items.is_empty() {
+        body.insert(
+            field.to_string(),
+            serde_json::to_value(page.items).map_err(|e| Error::internal(e.to_string()))?,
+        );
+    }
+    if let Some(t) = page.next_page_token {
+        body.insert("next_page_token".into(), Value::String(t));
+    }
+    Ok(ok(Value::Object(body)))
+}
+
+// ----- experiments -----
+
+#[derive(Deserialize)]
+struct CreateExperimentRequest {
+    name: Option<String>,
+    artifact_location: Option<String>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn create_experiment(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: CreateExperimentRequest = parse(&req, &body, &[])?;
+    let name = required(r.name, "name")?;
+    let id = svc
+        .create_experiment(&name, r.artifact_location.as_deref(), &r.tags)
+        .await?;
+    Ok(ok(json!({ "experiment_id": id })))
+}
+
+#[derive(Deserialize)]
+struct ExperimentIdRequest {
+    experiment_id: Option<String>,
+}
+
+async fn get_experiment(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: ExperimentIdRequest = parse(&req, &body, &[])?;
+    let exp = svc
+        .get_experiment(&required(r.experiment_id, "experiment_id")?)
+        .await?;
+    Ok(ok(json!({ "experiment": exp })))
+}
+
+#[derive(Deserialize)]
+struct ExperimentByNameRequest {
+    experiment_name: Option<String>,
+}
+
+async fn get_experiment_by_name(
+    svc: Svc,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let r: ExperimentByNameRequest = parse(&req, &body, &[])?;
+    let exp = svc
+        .get_experiment_by_name(&required(r.experiment_name, "experiment_name")?)
+        .await?;
+    Ok(ok(json!({ "experiment": exp })))
+}
+
+#[derive(Deserialize)]
+struct SearchExperimentsRequest {
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    page_token: Option<String>,
+    filter: Option<String>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    view_type: Option<String>,
+}
+
+async fn search_experiments(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: SearchExperimentsRequest = parse(&req, &body, &["order_by"])?;
+    let search = ExperimentSearch {
+        filter: r.filter.unwrap_or_default(),
+        view_type: view_type(r.view_type, "view_type")?,
+        max_results: r.max_results,
+        order_by: r.order_by,
+        page_token: r.page_token,
+    };
+    page_response("experiments", svc.search_experiments(&search).await?)
+}
+
+#[derive(Deserialize)]
+struct UpdateExperimentRequest {
+    experiment_id: Option<String>,
+    new_name: Option<String>,
+}
+
+async fn update_experiment(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: UpdateExperimentRequest = parse(&req, &body, &[])?;
+    let id = required(r.experiment_id, "experiment_id")?;
+    if let Some(name) = r.new_name {
+        svc.rename_experiment(&id, &name).await?;
+    }
+    Ok(empty())
+}
+
+async fn delete_experiment(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: ExperimentIdRequest = parse(&req, &body, &[])?;
+    svc.set_experiment_deleted(&required(r.experiment_id, "experiment_id")?, true)
+        .await?;
+    Ok(empty())
+}
+
+async fn restore_experiment(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: ExperimentIdRequest = parse(&req, &body, &[])?;
+    svc.set_experiment_deleted(&required(r.experiment_id, "experiment_id")?, false)
+        .await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct ExperimentTagRequest {
+    experiment_id: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+}
+
+async fn set_experiment_tag(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: ExperimentTagRequest = parse(&req, &body, &[])?;
+    let id = required(r.experiment_id, "experiment_id")?;
+    let key = required(r.key, "key")?;
+    let value = required(r.value, "value")?;
+    svc.set_experiment_tag(&id, &key, &value).await?;
+    Ok(empty())
+}
+
+async fn delete_experiment_tag(
+    svc: Svc,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let r: ExperimentTagRequest = parse(&req, &body, &[])?;
+    let id = required(r.experiment_id, "experiment_id")?;
+    svc.delete_experiment_tag(&id, &required(r.key, "key")?)
+        .await?;
+    Ok(empty())
+}
+
+// ----- runs -----
+
+#[derive(Deserialize)]
+struct CreateRunRequest {
+    experiment_id: Option<String>,
+    user_id: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    start_time: Option<i64>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+    run_name: Option<String>,
+}
+
+async fn create_run(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: CreateRunRequest = parse(&req, &body, &[])?;
+    let run = svc
+        .create_run(CreateRun {
+            experiment_id: r.experiment_id,
+            user_id: r.user_id,
+            start_time: r.start_time,
+            run_name: r.run_name,
+            tags: r.tags,
+        })
+        .await?;
+    Ok(ok(json!({ "run": run })))
+}
+
+#[derive(Deserialize)]
+struct RunIdRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+}
+
+async fn get_run(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: RunIdRequest = parse(&req, &body, &[])?;
+    let run = svc.get_run(&run_id_of(r.run_id, r.run_uuid)?).await?;
+    Ok(ok(json!({ "run": run })))
+}
+
+#[derive(Deserialize)]
+struct UpdateRunRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    end_time: Option<i64>,
+    run_name: Option<String>,
+}
+
+async fn update_run(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: UpdateRunRequest = parse(&req, &body, &[])?;
+    let id = run_id_of(r.run_id, r.run_uuid)?;
+    let info = svc
+        .update_run(&id, r.status.as_deref(), r.end_time, r.run_name.as_deref())
+        .await?;
+    Ok(ok(json!({ "run_info": info })))
+}
+
+async fn delete_run(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: RunIdRequest = parse(&req, &body, &[])?;
+    svc.set_run_deleted(&run_id_of(r.run_id, r.run_uuid)?, true)
+        .await?;
+    Ok(empty())
+}
+
+async fn restore_run(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: RunIdRequest = parse(&req, &body, &[])?;
+    svc.set_run_deleted(&run_id_of(r.run_id, r.run_uuid)?, false)
+        .await?;
+    Ok(empty())
+}
+
+/// A metric as log-metric and log-batch send it.
+#[derive(Deserialize)]
+struct MetricRequest {
+    key: Option<String>,
+    value: Option<MetricValue>,
+    #[serde(default, deserialize_with = "int64")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "int64")]
+    step: Option<i64>,
+}
+
+impl MetricRequest {
+    fn into_metric(self, path: &str) -> Result<NewMetric> {
+        let join = |f: &str| {
+            if path.is_empty() {
+                f.to_string()
+            } else {
+                format!("{path}.{f}")
+            }
+        };
+        Ok(NewMetric {
+            key: required(self.key, &join("key"))?,
+            value: required(self.value, &join("value"))?.0,
+            timestamp: required(self.timestamp, &join("timestamp"))?,
+            step: self.step.unwrap_or(0),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct LogMetricRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    #[serde(flatten)]
+    metric: MetricRequest,
+}
+
+async fn log_metric(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: LogMetricRequest = parse(&req, &body, &[])?;
+    let id = run_id_of(r.run_id, r.run_uuid)?;
+    let metric = r.metric.into_metric("")?;
+    svc.log_batch(&id, &[metric], &[], &[]).await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct KeyValueRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+}
+
+impl KeyValueRequest {
+    fn into_parts(self) -> Result<(String, KeyValue)> {
+        let id = run_id_of(self.run_id, self.run_uuid)?;
+        let key = required(self.key, "key")?;
+        let value = required(self.value, "value")?;
+        Ok((id, KeyValue { key, value }))
+    }
+}
+
+async fn log_param(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let (id, kv) = parse::<KeyValueRequest>(&req, &body, &[])?.into_parts()?;
+    svc.log_batch(&id, &[], &[kv], &[]).await?;
+    Ok(empty())
+}
+
+async fn set_tag(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let (id, kv) = parse::<KeyValueRequest>(&req, &body, &[])?.into_parts()?;
+    svc.log_batch(&id, &[], &[], &[kv]).await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct DeleteTagRequest {
+    run_id: Option<String>,
+    key: Option<String>,
+}
+
+async fn delete_tag(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: DeleteTagRequest = parse(&req, &body, &[])?;
+    svc.delete_tag(&required(r.run_id, "run_id")?, &required(r.key, "key")?)
+        .await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct LogBatchRequest {
+    run_id: Option<String>,
+    #[serde(default)]
+    metrics: Vec<MetricRequest>,
+    #[serde(default)]
+    params: Vec<KeyValue>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn log_batch(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: LogBatchRequest = parse(&req, &body, &[])?;
+    let id = required(r.run_id, "run_id")?;
+    let metrics = r
+        .metrics
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| m.into_metric(&format!("metrics[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    svc.log_batch(&id, &metrics, &r.params, &r.tags).await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct LogInputsRequest {
+    run_id: Option<String>,
+    #[serde(default)]
+    datasets: Vec<DatasetInput>,
+    #[serde(default)]
+    models: Vec<ModelIo>,
+}
+
+async fn log_inputs(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: LogInputsRequest = parse(&req, &body, &[])?;
+    svc.log_inputs(&required(r.run_id, "run_id")?, &r.datasets, &r.models)
+        .await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct LogOutputsRequest {
+    run_id: Option<String>,
+    #[serde(default)]
+    models: Vec<ModelIo>,
+}
+
+async fn log_outputs(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: LogOutputsRequest = parse(&req, &body, &[])?;
+    svc.log_outputs(&required(r.run_id, "run_id")?, &r.models)
+        .await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct SearchRunsRequest {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    filter: Option<String>,
+    run_view_type: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    page_token: Option<String>,
+}
+
+async fn search_runs(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: SearchRunsRequest = parse(&req, &body, &["experiment_ids", "order_by"])?;
+    let search = RunSearch {
+        experiment_ids: r.experiment_ids,
+        filter: r.filter.unwrap_or_default(),
+        view_type: view_type(r.run_view_type, "run_view_type")?,
+        max_results: r.max_results,
+        order_by: r.order_by,
+        page_token: r.page_token,
+    };
+    page_response("runs", svc.search_runs(&search).await?)
+}
+
+#[derive(Deserialize)]
+struct MetricHistoryRequest {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    metric_key: Option<String>,
+    page_token: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+}
+
+async fn get_metric_history(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: MetricHistoryRequest = parse(&req, &body, &[])?;
+    let id = run_id_of(r.run_id, r.run_uuid)?;
+    let key = required(r.metric_key, "metric_key")?;
+    let page = svc
+        .metric_history(
+            &id,
+            &key,
+            r.max_results,
+            r.page_token.as_deref().filter(|t| !t.is_empty()),
+        )
+        .await?;
+    page_response("metrics", page)
+}
+
+#[derive(Deserialize)]
+struct BulkIntervalRequest {
+    #[serde(default)]
+    run_ids: Vec<String>,
+    metric_key: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    start_step: Option<i64>,
+    #[serde(default, deserialize_with = "int64")]
+    end_step: Option<i64>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+}
+
+async fn get_metric_history_bulk_interval(
+    svc: Svc,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let r: BulkIntervalRequest = parse(&req, &body, &["run_ids"])?;
+    let key = required(r.metric_key, "metric_key")?;
+    let steps = match (r.start_step, r.end_step) {
+        (Some(s), Some(e)) => Some((s, e)),
+        (None, None) => None,
+        _ => {
+            return Err(Error::invalid(
+                "If either start step or end step are specified, both must be specified.",
+            ))
+        }
+    };
+    let metrics = svc
+        .metric_history_bulk_interval(&r.run_ids, &key, steps, r.max_results)
+        .await?;
+    page_response(
+        "metrics",
+        Page {
+            items: metrics,
+            next_page_token: None,
+        },
+    )
+}

@@ -1,0 +1,93 @@
+//! All SQL of the tracking capability. Portable SQL with `$N` placeholders runs unchanged on
+//! SQLite and PostgreSQL through sqlx's `Any` driver; nothing outside this module writes SQL.
+
+mod experiments;
+mod metrics;
+mod runs;
+mod search;
+
+pub use experiments::*;
+pub use metrics::*;
+pub use runs::*;
+pub use search::*;
+
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Arguments};
+
+/// A value bound into a dynamically built statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// A statement built at run time with numbered placeholders and its bound values.
+#[derive(Debug, Default)]
+pub struct SqlBuilder {
+    pub sql: String,
+    binds: Vec<Bind>,
+}
+
+impl SqlBuilder {
+    pub fn new(sql: impl Into<String>) -> Self {
+        SqlBuilder {
+            sql: sql.into(),
+            binds: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn bind(&mut self, value: Bind) -> &mut Self {
+        self.binds.push(value);
+        self.sql.push('$');
+        self.sql.push_str(&self.binds.len().to_string());
+        self
+    }
+
+    pub fn bind_text(&mut self, value: &str) -> &mut Self {
+        self.bind(Bind::Text(value.to_string()))
+    }
+
+    pub fn bind_int(&mut self, value: i64) -> &mut Self {
+        self.bind(Bind::Int(value))
+    }
+
+    /// Appends `(p1, p2, …)` binding each text value.
+    pub fn bind_text_list<'s>(&mut self, values: impl IntoIterator<Item = &'s str>) -> &mut Self {
+        self.sql.push('(');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.bind_text(v);
+        }
+        self.sql.push(')');
+        self
+    }
+
+    pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut args = AnyArguments::default();
+        for b in &self.binds {
+            // Adding a supported scalar to AnyArguments cannot fail.
+            let _ = match b {
+                Bind::Int(v) => args.add(*v),
+                Bind::Float(v) => args.add(*v),
+                Bind::Text(v) => args.add(v.as_str()),
+            };
+        }
+        sqlx::query_with(&self.sql, args)
+    }
+}
+
+/// Reads an optional BIGINT column.
+pub(crate) fn opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
+    use sqlx::Row;
+    row.try_get::<Option<i64>, _>(col).ok().flatten()
+}
