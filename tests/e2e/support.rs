@@ -1,1 +1,205 @@
+//! Test support: spawn the real server on a random port with a fresh database (a new SQLite
+//! file, or a new PostgreSQL database), and talk HTTP to it.
 
+use std::path::PathBuf;
+
+use ferroflow_server::{Application, ServerConfig};
+use serde_json::Value;
+
+/// Which backend store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL server used for tests (`FERROFLOW_TEST_POSTGRES_URL` overrides it).
+fn postgres_admin_url() -> String {
+    std::env::var("FERROFLOW_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A running server with its own store, removed when dropped.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    dir: PathBuf,
+    postgres_db: Option<String>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(db) = self.postgres_db.take() {
+            // Best effort on a separate thread: the test's runtime is shutting down.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
+                        .await
+                        .ok()?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// Spawns the server on port 0 with a fresh store. For PostgreSQL, returns None (after
+/// printing why) when no server is reachable, unless `CI` is set, where that is a failure.
+pub async fn spawn_app(store: Store) -> Option<TestApp> {
+    let dir =
+        std::env::temp_dir().join(format!("ferroflow-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create test dir");
+    let (uri, postgres_db) = match store {
+        Store::Sqlite => (format!("sqlite:///{}", dir.join("test.db").display()), None),
+        Store::Postgres => {
+            use sqlx::Connection;
+            let admin = postgres_admin_url();
+            let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                Ok(c) => c,
+                Err(e) => {
+                    if std::env::var_os("CI").is_some() {
+                        panic!("PostgreSQL at {admin} is required in CI: {e}");
+                    }
+                    eprintln!("SKIPPED: PostgreSQL not reachable at {admin}: {e}");
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return None;
+                }
+            };
+            let name = format!("ferroflow_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin.clone());
+            (format!("{base}/{name}"), Some(name))
+        }
+    };
+    let config = ServerConfig::for_store(uri, dir.join("artifacts"));
+    let app = Application::build(&config)
+        .await
+        .expect("build application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        client: reqwest::Client::new(),
+        dir,
+        postgres_db,
+    })
+}
+
+impl TestApp {
+    /// POSTs JSON to `/api/2.0/mlflow/<path>`; returns (status, body).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(format!("{}/api/2.0/mlflow/{path}", self.address))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        Self::read(res).await
+    }
+
+    /// GETs `/api/2.0/mlflow/<path>?<query>`; returns (status, body).
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .get(format!("{}/api/2.0/mlflow/{path_and_query}", self.address))
+            .send()
+            .await
+            .expect("request");
+        Self::read(res).await
+    }
+
+    pub async fn raw(&self, method: reqwest::Method, url_path: &str, body: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .request(method, format!("{}{url_path}", self.address))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        Self::read(res).await
+    }
+
+    async fn read(res: reqwest::Response) -> (u16, Value) {
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// POSTs and asserts 200.
+    pub async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, value) = self.post(path, body).await;
+        assert_eq!(status, 200, "POST {path} failed: {value}");
+        value
+    }
+
+    pub async fn create_experiment(&self, name: &str) -> String {
+        let v = self
+            .ok("experiments/create", serde_json::json!({ "name": name }))
+            .await;
+        v["experiment_id"]
+            .as_str()
+            .expect("experiment_id")
+            .to_string()
+    }
+
+    pub async fn create_run(&self, experiment_id: &str, start_time: i64) -> String {
+        let v = self
+            .ok(
+                "runs/create",
+                serde_json::json!({ "experiment_id": experiment_id, "start_time": start_time }),
+            )
+            .await;
+        v["run"]["info"]["run_id"]
+            .as_str()
+            .expect("run_id")
+            .to_string()
+    }
+}
+
+/// Runs each listed test body on SQLite and on PostgreSQL: `backend_tests!(name, …)` expects
+/// `async fn name(app: &TestApp)` in scope and makes `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::spawn_app($crate::Store::Sqlite).await.expect("sqlite app");
+                    super::$name(&app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::spawn_app($crate::Store::Postgres).await {
+                        super::$name(&app).await;
+                    }
+                }
+            )*
+        }
+    };
+}

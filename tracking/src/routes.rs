@@ -91,15 +91,22 @@ type Svc = web::Data<TrackingService>;
 fn parse<T: DeserializeOwned>(req: &HttpRequest, body: &[u8], list_fields: &[&str]) -> Result<T> {
     let value = if req.method() == actix_web::http::Method::GET {
         query_to_json(req.query_string(), list_fields)?
-    } else if body.iter().all(|b| b.is_ascii_whitespace()) {
-        Value::Object(Map::new())
     } else {
-        serde_json::from_slice::<Value>(body).map_err(|e| {
-            Error::new(
-                ferroflow_core::ErrorCode::BadRequest,
-                format!("Malformed JSON request body: {e}"),
-            )
-        })?
+        // As MLflow: a body declared as something other than JSON is refused.
+        if let Some(ct) = req.headers().get(actix_web::http::header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+            if !ct.starts_with("application/json") {
+                return Err(Error::invalid(format!(
+                    "Bad Request. Content-Type must be one of ['application/json'], got '{ct}'."
+                )));
+            }
+        }
+        if body.iter().all(|b| b.is_ascii_whitespace()) {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_slice::<Value>(body)
+                .map_err(|e| Error::invalid(format!("Malformed JSON request body: {e}")))?
+        }
     };
     if !value.is_object() {
         return Err(Error::invalid("Request body must be a JSON object"));
@@ -210,14 +217,15 @@ struct CreateExperimentRequest {
     name: Option<String>,
     artifact_location: Option<String>,
     #[serde(default)]
-    tags: Vec<KeyValue>,
+    tags: Vec<KeyValueEntry>,
 }
 
 async fn create_experiment(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
     let r: CreateExperimentRequest = parse(&req, &body, &[])?;
     let name = required(r.name, "name")?;
+    let tags = key_values(r.tags, "tags")?;
     let id = svc
-        .create_experiment(&name, r.artifact_location.as_deref(), &r.tags)
+        .create_experiment(&name, r.artifact_location.as_deref(), &tags)
         .await?;
     Ok(ok(json!({ "experiment_id": id })))
 }
@@ -284,9 +292,8 @@ struct UpdateExperimentRequest {
 async fn update_experiment(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
     let r: UpdateExperimentRequest = parse(&req, &body, &[])?;
     let id = required(r.experiment_id, "experiment_id")?;
-    if let Some(name) = r.new_name {
-        svc.rename_experiment(&id, &name).await?;
-    }
+    svc.rename_experiment(&id, &required(r.new_name, "new_name")?)
+        .await?;
     Ok(empty())
 }
 
@@ -341,7 +348,7 @@ struct CreateRunRequest {
     #[serde(default, deserialize_with = "int64")]
     start_time: Option<i64>,
     #[serde(default)]
-    tags: Vec<KeyValue>,
+    tags: Vec<KeyValueEntry>,
     run_name: Option<String>,
 }
 
@@ -353,7 +360,7 @@ async fn create_run(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<Http
             user_id: r.user_id,
             start_time: r.start_time,
             run_name: r.run_name,
-            tags: r.tags,
+            tags: key_values(r.tags, "tags")?,
         })
         .await?;
     Ok(ok(json!({ "run": run })))
@@ -437,14 +444,24 @@ impl MetricRequest {
 struct LogMetricRequest {
     run_id: Option<String>,
     run_uuid: Option<String>,
-    #[serde(flatten)]
-    metric: MetricRequest,
+    key: Option<String>,
+    value: Option<MetricValue>,
+    #[serde(default, deserialize_with = "int64")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "int64")]
+    step: Option<i64>,
 }
 
 async fn log_metric(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
     let r: LogMetricRequest = parse(&req, &body, &[])?;
     let id = run_id_of(r.run_id, r.run_uuid)?;
-    let metric = r.metric.into_metric("")?;
+    let metric = MetricRequest {
+        key: r.key,
+        value: r.value,
+        timestamp: r.timestamp,
+        step: r.step,
+    }
+    .into_metric("")?;
     svc.log_batch(&id, &[metric], &[], &[]).await?;
     Ok(empty())
 }
@@ -491,15 +508,35 @@ async fn delete_tag(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<Http
     Ok(empty())
 }
 
+/// A key/value entry of a list; required-ness is checked with the entry's path.
+#[derive(Deserialize)]
+struct KeyValueEntry {
+    key: Option<String>,
+    value: Option<String>,
+}
+
+fn key_values(entries: Vec<KeyValueEntry>, field: &str) -> Result<Vec<KeyValue>> {
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Ok(KeyValue {
+                key: required(e.key, &format!("{field}[{i}].key"))?,
+                value: required(e.value, &format!("{field}[{i}].value"))?,
+            })
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
 struct LogBatchRequest {
     run_id: Option<String>,
     #[serde(default)]
     metrics: Vec<MetricRequest>,
     #[serde(default)]
-    params: Vec<KeyValue>,
+    params: Vec<KeyValueEntry>,
     #[serde(default)]
-    tags: Vec<KeyValue>,
+    tags: Vec<KeyValueEntry>,
 }
 
 async fn log_batch(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
@@ -511,7 +548,9 @@ async fn log_batch(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpR
         .enumerate()
         .map(|(i, m)| m.into_metric(&format!("metrics[{i}]")))
         .collect::<Result<Vec<_>>>()?;
-    svc.log_batch(&id, &metrics, &r.params, &r.tags).await?;
+    let params = key_values(r.params, "params")?;
+    let tags = key_values(r.tags, "tags")?;
+    svc.log_batch(&id, &metrics, &params, &tags).await?;
     Ok(empty())
 }
 

@@ -271,11 +271,8 @@ impl TrackingService {
 
     pub async fn create_run(&self, req: CreateRun) -> Result<Run> {
         let experiment_id = validate::experiment_id(req.experiment_id.as_deref().unwrap_or("0"))?;
-        for (i, t) in req.tags.iter().enumerate() {
-            validate::tag(&t.key, &t.value, &format!("tags[{i}]"))?;
-        }
-        let name_tag = req
-            .tags
+        let tags = checked_tags(&req.tags)?;
+        let name_tag = tags
             .iter()
             .rev()
             .find(|t| t.key == RUN_NAME_TAG)
@@ -292,7 +289,7 @@ impl TrackingService {
         let name = run_name
             .or(name_tag.clone())
             .unwrap_or_else(random_run_name);
-        let mut tags = req.tags;
+        let mut tags = tags;
         if name_tag.is_none() {
             tags.push(KeyValue {
                 key: RUN_NAME_TAG.into(),
@@ -419,12 +416,18 @@ impl TrackingService {
         for (i, m) in metrics.iter().enumerate() {
             validate::metric(&m.key, m.timestamp, &format!("metrics[{i}]"))?;
         }
-        for (i, p) in params.iter().enumerate() {
-            validate::param(&p.key, &p.value, &format!("params[{i}]"))?;
-        }
-        for (i, t) in tags.iter().enumerate() {
-            validate::tag(&t.key, &t.value, &format!("tags[{i}]"))?;
-        }
+        let params = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let value = validate::param(&p.key, &p.value, &format!("params[{i}]"))?;
+                Ok(KeyValue {
+                    key: p.key.clone(),
+                    value,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let tags = checked_tags(tags)?;
         validate::batch_limit("metrics", validate::MAX_METRICS_PER_BATCH, metrics.len())?;
         validate::batch_limit("params", validate::MAX_PARAMS_TAGS_PER_BATCH, params.len())?;
         validate::batch_limit("tags", validate::MAX_PARAMS_TAGS_PER_BATCH, tags.len())?;
@@ -453,12 +456,12 @@ impl TrackingService {
             .await
             .context("failed to begin transaction")?;
         require_active_run(&mut tx, run_id).await?;
-        store::insert_params(&mut tx, run_id, params).await?;
+        store::insert_params(&mut tx, run_id, &params).await?;
         if !metrics.is_empty() {
             store::insert_metrics(&mut tx, run_id, metrics).await?;
         }
         if !tags.is_empty() {
-            let tags = dedup_last_wins(tags.to_vec());
+            let tags = dedup_last_wins(tags);
             if let Some(name) = tags.iter().find(|t| t.key == RUN_NAME_TAG) {
                 store::update_run(&mut tx, run_id, None, None, Some(&name.value)).await?;
             }
@@ -671,6 +674,20 @@ impl TrackingService {
             .map(|_| ())
             .ok_or_else(|| run_not_found(run_id))
     }
+}
+
+/// Run tags with MLflow's key rules applied and values cut to MLflow's limit.
+fn checked_tags(tags: &[KeyValue]) -> Result<Vec<KeyValue>> {
+    tags.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let value = validate::tag(&t.key, &t.value, &format!("tags[{i}]"))?;
+            Ok(KeyValue {
+                key: t.key.clone(),
+                value,
+            })
+        })
+        .collect()
 }
 
 fn run_not_found(run_id: &str) -> Error {

@@ -117,23 +117,24 @@ fn normalize_posix(path: &str) -> String {
     }
 }
 
-pub fn param(key: &str, value: &str, path: &str) -> Result<()> {
+/// Checks a param key and returns the value cut to MLflow's limit (MLflow's server truncates
+/// long param and tag values rather than refusing them).
+pub fn param(key: &str, value: &str, path: &str) -> Result<String> {
     entity_name(key, &join(path, "key"))?;
-    if value.chars().count() > MAX_PARAM_VAL_LENGTH {
-        return Err(exceeds_maximum_length("Param value", MAX_PARAM_VAL_LENGTH));
-    }
-    Ok(())
+    Ok(truncate(value, MAX_PARAM_VAL_LENGTH))
 }
 
-pub fn tag(key: &str, value: &str, path: &str) -> Result<()> {
-    entity_name(key, &join(path, "key"))?;
-    if value.chars().count() > MAX_TAG_VAL_LENGTH {
-        return Err(exceeds_maximum_length(
-            &join(path, "value"),
-            MAX_TAG_VAL_LENGTH,
-        ));
+fn truncate(value: &str, limit: usize) -> String {
+    match value.char_indices().nth(limit) {
+        Some((cut, _)) => value[..cut].to_string(),
+        None => value.to_string(),
     }
-    Ok(())
+}
+
+/// Checks a run tag key and returns the value cut to MLflow's limit.
+pub fn tag(key: &str, value: &str, path: &str) -> Result<String> {
+    entity_name(key, &join(path, "key"))?;
+    Ok(truncate(value, MAX_TAG_VAL_LENGTH))
 }
 
 pub fn metric(key: &str, timestamp: i64, path: &str) -> Result<()> {

@@ -45,7 +45,9 @@ pub async fn insert_metrics(
             })
             .or_insert(m);
     }
-    let latest: Vec<&NewMetric> = latest.into_values().collect();
+    // Upsert in key order so concurrent batches lock rows in the same order (no deadlocks).
+    let mut latest: Vec<&NewMetric> = latest.into_values().collect();
+    latest.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     for chunk in latest.chunks(METRIC_ROWS_PER_STATEMENT) {
         let mut q = SqlBuilder::new(
             "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES ",
