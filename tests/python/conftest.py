@@ -7,7 +7,8 @@ Which server the suite talks to:
                                                real behavior).
   * otherwise                                -> start the ferroflow binary (FERROFLOW_BIN or
                                                <repo>/target/debug/ferroflow) on a free port with
-                                               a fresh SQLite file and artifacts dir.
+                                               a fresh SQLite file and artifacts dir, or the
+                                               store in FERROFLOW_TEST_BACKEND_STORE_URI.
 """
 
 from __future__ import annotations
@@ -161,10 +162,13 @@ def tracking_uri(server_kind):
             ]  # fmt: skip
             timeout = MLFLOW_START_TIMEOUT_S
         else:
+            # FERROFLOW_TEST_BACKEND_STORE_URI runs the suite on another store (the test
+            # command points it at a fresh PostgreSQL database).
+            store = os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI") or f"sqlite:///{db}"
             argv = [
                 str(binary), "server",
                 "--host", "127.0.0.1", "--port", str(port),
-                "--backend-store-uri", f"sqlite:///{db}",
+                "--backend-store-uri", store,
                 "--artifacts-destination", str(artifacts),
             ]  # fmt: skip
             timeout = FERROFLOW_START_TIMEOUT_S
