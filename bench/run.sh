@@ -4,6 +4,7 @@
 #   bench/run.sh                       # everything: build, start-up/RSS, setup, wrk x2, latency, 1M search
 #   SKIP_BUILD=1 bench/run.sh          # reuse the existing release binary
 #   SKIP_1M=1 bench/run.sh             # skip the 1,000,000-run search benchmark
+#   KEEP_DB=1 bench/run.sh             # keep the ~1 GB generated 1M-run SQLite file in \$OUT/db1m
 #
 # Knobs (env): SEARCH_RUNS=10000 HISTORY_STEPS=10000 BIG_RUNS=1000000 WRK_DURATION=20s
 #   WRK_CONNECTIONS=16 WRK_THREADS=2 LAT_N=20 STARTUP_TRIALS=5 OUT=<dir> PYTHON=<python with httpx>
@@ -11,6 +12,7 @@
 # Output: $OUT (default bench/out/run-YYYYmmdd-HHMMSS/): raw tool output + summary.txt.
 set -euo pipefail
 
+main() {  # whole script in a function: bash parses it fully before running (safe to edit mid-run)
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
@@ -32,7 +34,7 @@ OUT="$(cd "$OUT" && pwd)"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 loadnote() {  # machine load at each phase: loadavg + how many compiler processes are running
   local n
-  n=$(pgrep -c -x 'rustc|cc1|cc1plus|ld|cargo|clippy-driver' || true)
+  n=$(ps -eo comm= | grep -cxE 'rustc|cc1|cc1plus|ld|cargo|clippy-driver|build-script-b.*' || true)
   printf '%-24s loadavg %s | compiler procs: %s\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)" "${n:-0}" >>"$OUT/load.txt"
 }
 for tool in wrk curl sqlite3; do
@@ -143,6 +145,7 @@ if [[ "${SKIP_1M:-0}" != 1 ]]; then
     echo "-- sqlite3 CLI timing (3 runs):"
     printf '.timer on\n%s;\n%s;\n%s;\n' "SELECT count(*) FROM ($Q)" "SELECT count(*) FROM ($Q)" "SELECT count(*) FROM ($Q)" | sqlite3 "$BIGDB" | grep -i 'run time' || true
   } >"$OUT/search1m_plan.txt" 2>&1
+  [[ "${KEEP_DB:-0}" == 1 ]] || rm -f "$BIGDB" "$BIGDB-wal" "$BIGDB-shm"  # ~1 GB
 fi
 loadnote "end"
 
@@ -177,3 +180,6 @@ ok() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN{ if (v=="" || v=="skipped") {pr
   echo "         setup_bench.py ${SETUP_S}s${GEN_S:+; gen_runs.py $BIG_RUNS runs ${GEN_S}s}"
   echo "load during phases:"; sed 's/^/  /' "$OUT/load.txt"
 } | tee "$OUT/summary.txt"
+}
+
+main "$@"

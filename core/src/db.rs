@@ -27,6 +27,17 @@ pub enum StoreUri {
     Postgres(String),
 }
 
+impl Backend {
+    /// The backend behind a connection of the `Any` driver.
+    pub fn of(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
 impl FromStr for StoreUri {
     type Err = Error;
 

@@ -29,14 +29,23 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_experiment_start ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid);
 
+-- One row per (run, metric key): the metric history below is keyed by this integer id so
+-- that a batch touching many keys writes short rows and compares integers, not strings.
+CREATE TABLE metric_series (
+    series_id BIGSERIAL PRIMARY KEY,
+    run_uuid  TEXT      NOT NULL REFERENCES runs (run_uuid),
+    key       TEXT      NOT NULL,
+    UNIQUE (run_uuid, key)
+);
+
+-- Every logged point, in MLflow's history order (timestamp, step, value).
 CREATE TABLE metrics (
-    run_uuid  TEXT    NOT NULL REFERENCES runs (run_uuid),
-    key       TEXT    NOT NULL,
-    value     DOUBLE PRECISION    NOT NULL,
-    timestamp BIGINT  NOT NULL,
-    step      BIGINT  NOT NULL,
-    is_nan    BIGINT NOT NULL,
-    PRIMARY KEY (run_uuid, key, step, timestamp, value, is_nan)
+    series_id BIGINT           NOT NULL REFERENCES metric_series (series_id),
+    timestamp BIGINT           NOT NULL,
+    step      BIGINT           NOT NULL,
+    value     DOUBLE PRECISION NOT NULL,
+    is_nan    BIGINT           NOT NULL,
+    PRIMARY KEY (series_id, timestamp, step, value, is_nan)
 );
 
 CREATE TABLE latest_metrics (

@@ -424,6 +424,25 @@ async fn search_runs_orders_by_metric_with_missing_values_last(app: &TestApp) {
             "order {dir}"
         );
     }
+    // A filter on the ordered metric drops NaN and missing runs; ties fall back to
+    // start_time DESC.
+    let tie = app.create_run(&exp, 5).await;
+    app.ok(
+        "runs/log-batch",
+        json!({"run_id": tie, "metrics": with(0.1)}),
+    )
+    .await;
+    let v = app
+        .ok("runs/search", json!({"experiment_ids": [exp], "filter": "metrics.acc >= 0.1", "order_by": ["metrics.acc DESC"]}))
+        .await;
+    let got: Vec<&str> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["info"]["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![high.as_str(), tie.as_str(), low.as_str()]);
+    app.ok("runs/delete", json!({"run_id": tie})).await;
     // Without order_by: start_time DESC.
     let v = app
         .ok("runs/search", json!({"experiment_ids": [exp]}))

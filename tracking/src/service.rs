@@ -134,6 +134,7 @@ impl TrackingService {
             .map(|o| ferroflow_core::search::parse_experiment_order_by(o))
             .collect::<Result<Vec<_>>>()?;
         let q = store::experiment_search_query(
+            self.db.backend,
             req.view_type,
             &filter,
             &order_by,
@@ -561,6 +562,7 @@ impl TrackingService {
             });
         }
         let q = store::run_search_query(
+            self.db.backend,
             &experiment_ids,
             req.view_type,
             &filter,

@@ -133,6 +133,7 @@ pub async fn experiment_tags(db: &Db, ids: &[i64]) -> Result<HashMap<i64, Vec<Ke
         return Ok(out);
     }
     let mut q = SqlBuilder::new(
+        db.backend,
         "SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN (",
     );
     for (i, id) in ids.iter().enumerate() {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ferroflow_core::{Db, Result, StorageContext};
+use ferroflow_core::{Backend, Db, Result, StorageContext};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -19,12 +19,33 @@ pub async fn insert_metrics(
     run_id: &str,
     metrics: &[NewMetric],
 ) -> Result<()> {
-    for chunk in metrics.chunks(METRIC_ROWS_PER_STATEMENT) {
+    let backend = Backend::of(conn);
+    let series = series_ids(conn, run_id, metrics).await?;
+    // Sorted by series then time, so concurrent batches lock in the same order and each
+    // series' new points land next to each other.
+    let mut points: Vec<(i64, &NewMetric)> = metrics
+        .iter()
+        .map(|m| (series[m.key.as_str()], m))
+        .collect();
+    points.sort_unstable_by_key(|(id, m)| (*id, m.timestamp, m.step));
+    for chunk in points.chunks(METRIC_ROWS_PER_STATEMENT) {
         let mut q = SqlBuilder::new(
-            "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES ",
+            backend,
+            "INSERT INTO metrics (series_id, timestamp, step, value, is_nan) VALUES ",
         );
-        for (i, m) in chunk.iter().enumerate() {
-            push_metric_row(&mut q, i, run_id, m);
+        for (i, (id, m)) in chunk.iter().enumerate() {
+            let (value, is_nan) = m.stored_value();
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind_int(*id)
+                .push(", ")
+                .bind_int(m.timestamp)
+                .push(", ")
+                .bind_int(m.step)
+                .push(", ");
+            q.bind(Bind::Float(value))
+                .push(", ")
+                .bind_int(is_nan as i64)
+                .push(")");
         }
         q.push(" ON CONFLICT DO NOTHING");
         q.query()
@@ -50,6 +71,7 @@ pub async fn insert_metrics(
     latest.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     for chunk in latest.chunks(METRIC_ROWS_PER_STATEMENT) {
         let mut q = SqlBuilder::new(
+            backend,
             "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES ",
         );
         for (i, m) in chunk.iter().enumerate() {
@@ -71,6 +93,51 @@ pub async fn insert_metrics(
     Ok(())
 }
 
+/// The series id of each key in the batch, creating the missing ones.
+async fn series_ids<'k>(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    metrics: &'k [NewMetric],
+) -> Result<HashMap<&'k str, i64>> {
+    let backend = Backend::of(conn);
+    let mut keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(METRIC_ROWS_PER_STATEMENT) {
+        let mut q = SqlBuilder::new(backend, "INSERT INTO metric_series (run_uuid, key) VALUES ");
+        for (i, k) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind_text(run_id).push(", ").bind_text(k).push(")");
+        }
+        q.push(" ON CONFLICT DO NOTHING");
+        q.query()
+            .execute(&mut *conn)
+            .await
+            .context("failed to create metric series")?;
+        let mut q = SqlBuilder::new(
+            backend,
+            "SELECT key, series_id FROM metric_series WHERE run_uuid = ",
+        );
+        q.bind_text(run_id)
+            .push(" AND key IN ")
+            .bind_text_list(chunk.iter().copied());
+        for row in q
+            .query()
+            .fetch_all(&mut *conn)
+            .await
+            .context("failed to read metric series")?
+        {
+            let key: String = row.try_get(0).context("failed to decode metric series")?;
+            let id: i64 = row.try_get(1).context("failed to decode metric series")?;
+            if let Some(k) = chunk.iter().find(|k| **k == key) {
+                out.insert(*k, id);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn order_key(m: &NewMetric) -> (i64, i64, f64) {
     (m.step, m.timestamp, m.stored_value().0)
 }
@@ -89,16 +156,19 @@ fn push_metric_row(q: &mut SqlBuilder, i: usize, run_id: &str, m: &NewMetric) {
         .push(")");
 }
 
-fn metric_from_row(row: &AnyRow) -> std::result::Result<Metric, sqlx::Error> {
+fn metric_from_row(key: &str, row: &AnyRow) -> std::result::Result<Metric, sqlx::Error> {
     let is_nan: i64 = row.try_get("is_nan")?;
     let value: f64 = row.try_get("value")?;
     Ok(Metric {
-        key: row.try_get("key")?,
+        key: key.to_string(),
         value: MetricValue(if is_nan != 0 { f64::NAN } else { value }),
         timestamp: row.try_get("timestamp")?,
         step: row.try_get("step")?,
     })
 }
+
+const HISTORY_SELECT: &str = "SELECT m.timestamp, m.step, m.value, m.is_nan FROM metrics m \
+     JOIN metric_series s ON s.series_id = m.series_id WHERE s.run_uuid = ";
 
 /// A page of a metric's history in MLflow's order (timestamp, step, value); `limit` None
 /// reads everything from `offset`.
@@ -109,24 +179,14 @@ pub async fn metric_history(
     offset: i64,
     limit: Option<i64>,
 ) -> Result<Vec<Metric>> {
-    let mut q = SqlBuilder::new(
-        "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ",
-    );
-    q.bind_text(run_id).push(" AND key = ").bind_text(key);
-    q.push(" ORDER BY timestamp, step, value, is_nan");
+    let mut q = SqlBuilder::new(db.backend, HISTORY_SELECT);
+    q.bind_text(run_id).push(" AND s.key = ").bind_text(key);
+    q.push(" ORDER BY m.timestamp, m.step, m.value, m.is_nan");
     if limit.is_some() || offset > 0 {
         q.push(" LIMIT ").bind_int(limit.unwrap_or(i64::MAX));
         q.push(" OFFSET ").bind_int(offset);
     }
-    let rows = q
-        .query()
-        .fetch_all(db.reader())
-        .await
-        .context("failed to read metric history")?;
-    rows.iter()
-        .map(metric_from_row)
-        .collect::<std::result::Result<_, _>>()
-        .context("failed to decode metric history")
+    read_points(db, &q, key).await
 }
 
 /// A metric's points in (step, timestamp, value) order, optionally within a step range.
@@ -136,24 +196,26 @@ pub async fn metric_points_by_step(
     key: &str,
     steps: Option<(i64, i64)>,
 ) -> Result<Vec<Metric>> {
-    let mut q = SqlBuilder::new(
-        "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ",
-    );
-    q.bind_text(run_id).push(" AND key = ").bind_text(key);
+    let mut q = SqlBuilder::new(db.backend, HISTORY_SELECT);
+    q.bind_text(run_id).push(" AND s.key = ").bind_text(key);
     if let Some((start, end)) = steps {
-        q.push(" AND step >= ")
+        q.push(" AND m.step >= ")
             .bind_int(start)
-            .push(" AND step <= ")
+            .push(" AND m.step <= ")
             .bind_int(end);
     }
-    q.push(" ORDER BY step, timestamp, value, is_nan");
+    q.push(" ORDER BY m.step, m.timestamp, m.value, m.is_nan");
+    read_points(db, &q, key).await
+}
+
+async fn read_points(db: &Db, q: &SqlBuilder, key: &str) -> Result<Vec<Metric>> {
     let rows = q
         .query()
         .fetch_all(db.reader())
         .await
         .context("failed to read metric history")?;
     rows.iter()
-        .map(metric_from_row)
+        .map(|r| metric_from_row(key, r))
         .collect::<std::result::Result<_, _>>()
         .context("failed to decode metric history")
 }

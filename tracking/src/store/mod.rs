@@ -11,6 +11,7 @@ pub use metrics::*;
 pub use runs::*;
 pub use search::*;
 
+use ferroflow_core::Backend;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Arguments};
@@ -23,18 +24,23 @@ pub enum Bind {
     Text(String),
 }
 
-/// A statement built at run time with numbered placeholders and its bound values.
-#[derive(Debug, Default)]
+/// A statement built at run time with placeholders in the backend's style and its bound
+/// values. SQLite gets anonymous `?` placeholders: with `$N` names, binding costs SQLite a
+/// name lookup per parameter that is linear in the parameter count, which made a 1000-metric
+/// batch quadratic.
+#[derive(Debug)]
 pub struct SqlBuilder {
     pub sql: String,
     binds: Vec<Bind>,
+    backend: Backend,
 }
 
 impl SqlBuilder {
-    pub fn new(sql: impl Into<String>) -> Self {
+    pub fn new(backend: Backend, sql: impl Into<String>) -> Self {
         SqlBuilder {
             sql: sql.into(),
             binds: Vec::new(),
+            backend,
         }
     }
 
@@ -46,8 +52,13 @@ impl SqlBuilder {
     /// Appends a placeholder for `value`.
     pub fn bind(&mut self, value: Bind) -> &mut Self {
         self.binds.push(value);
-        self.sql.push('$');
-        self.sql.push_str(&self.binds.len().to_string());
+        match self.backend {
+            Backend::Sqlite => self.sql.push('?'),
+            Backend::Postgres => {
+                self.sql.push('$');
+                self.sql.push_str(&self.binds.len().to_string());
+            }
+        }
         self
     }
 

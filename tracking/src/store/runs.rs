@@ -79,7 +79,10 @@ pub async fn update_run(
     end_time: Option<i64>,
     name: Option<&str>,
 ) -> Result<()> {
-    let mut q = SqlBuilder::new("UPDATE runs SET run_uuid = run_uuid");
+    let mut q = SqlBuilder::new(
+        ferroflow_core::Backend::of(conn),
+        "UPDATE runs SET run_uuid = run_uuid",
+    );
     if let Some(s) = status {
         q.push(", status = ").bind_text(s);
     }
@@ -117,7 +120,10 @@ pub async fn upsert_tags(conn: &mut AnyConnection, run_id: &str, tags: &[KeyValu
     if tags.is_empty() {
         return Ok(());
     }
-    let mut q = SqlBuilder::new("INSERT INTO tags (run_uuid, key, value) VALUES ");
+    let mut q = SqlBuilder::new(
+        ferroflow_core::Backend::of(conn),
+        "INSERT INTO tags (run_uuid, key, value) VALUES ",
+    );
     for (i, t) in tags.iter().enumerate() {
         q.push(if i == 0 { "(" } else { ", (" });
         q.bind_text(run_id)
@@ -155,7 +161,10 @@ pub async fn insert_params(
     if params.is_empty() {
         return Ok(());
     }
-    let mut q = SqlBuilder::new("SELECT key, value FROM params WHERE run_uuid = ");
+    let mut q = SqlBuilder::new(
+        ferroflow_core::Backend::of(conn),
+        "SELECT key, value FROM params WHERE run_uuid = ",
+    );
     q.bind_text(run_id)
         .push(" AND key IN ")
         .bind_text_list(params.iter().map(|p| p.key.as_str()));
@@ -185,7 +194,10 @@ pub async fn insert_params(
     if new.is_empty() {
         return Ok(());
     }
-    let mut q = SqlBuilder::new("INSERT INTO params (run_uuid, key, value) VALUES ");
+    let mut q = SqlBuilder::new(
+        ferroflow_core::Backend::of(conn),
+        "INSERT INTO params (run_uuid, key, value) VALUES ",
+    );
     for (i, p) in new.iter().enumerate() {
         q.push(if i == 0 { "(" } else { ", (" });
         q.bind_text(run_id)
@@ -308,7 +320,7 @@ pub async fn load_runs(db: &Db, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
     let pool = db.reader();
 
     let mut data: HashMap<String, RunData> = HashMap::new();
-    let mut q = SqlBuilder::new("SELECT run_uuid, key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid IN ");
+    let mut q = SqlBuilder::new(db.backend, "SELECT run_uuid, key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid IN ");
     q.bind_text_list(ids.iter().copied())
         .push(" ORDER BY run_uuid, key");
     for row in q
@@ -334,9 +346,10 @@ pub async fn load_runs(db: &Db, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
         data.entry(id).or_default().metrics.push(m);
     }
     for (table, is_params) in [("params", true), ("tags", false)] {
-        let mut q = SqlBuilder::new(format!(
-            "SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN "
-        ));
+        let mut q = SqlBuilder::new(
+            db.backend,
+            format!("SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN "),
+        );
         q.bind_text_list(ids.iter().copied())
             .push(" ORDER BY run_uuid, key");
         for row in q
@@ -385,7 +398,7 @@ pub async fn load_runs(db: &Db, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
 }
 
 async fn load_dataset_inputs(db: &Db, ids: &[&str]) -> Result<HashMap<String, Vec<DatasetInput>>> {
-    let mut q = SqlBuilder::new(
+    let mut q = SqlBuilder::new(db.backend,
         "SELECT i.destination_id, i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, \
          d.dataset_schema, d.dataset_profile FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id \
          WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id IN ",
@@ -419,8 +432,10 @@ async fn load_dataset_inputs(db: &Db, ids: &[&str]) -> Result<HashMap<String, Ve
         by_input.push(read().context("failed to decode dataset input")?);
     }
     if !by_input.is_empty() {
-        let mut q =
-            SqlBuilder::new("SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN ");
+        let mut q = SqlBuilder::new(
+            db.backend,
+            "SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN ",
+        );
         q.bind_text_list(by_input.iter().map(|(_, u, _)| u.as_str()))
             .push(" ORDER BY input_uuid, name");
         let mut tags: HashMap<String, Vec<KeyValue>> = HashMap::new();
@@ -457,6 +472,7 @@ type ModelLinks = (Vec<ModelIo>, Vec<ModelIo>);
 
 async fn load_model_links(db: &Db, ids: &[&str]) -> Result<HashMap<String, ModelLinks>> {
     let mut q = SqlBuilder::new(
+        db.backend,
         "SELECT source_id, destination_type, destination_id, step FROM inputs \
          WHERE source_type IN ('RUN_INPUT', 'RUN_OUTPUT') AND source_id IN ",
     );

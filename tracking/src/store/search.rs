@@ -1,7 +1,7 @@
 //! SQL for `runs/search` and `experiments/search`, built from the parsed filter grammar.
 
 use ferroflow_core::search::{CompareOp, Comparison, EntityType, FilterValue, OrderBy};
-use ferroflow_core::{Error, Result};
+use ferroflow_core::{Backend, Error, Result};
 
 use super::runs::RUN_COLUMNS;
 use super::{experiment_select, Bind, SqlBuilder};
@@ -131,8 +131,28 @@ fn push_stages(q: &mut SqlBuilder, column: &str, view: ViewType) {
         .bind_text_list(view.stages().iter().copied());
 }
 
+/// The index of a filter comparison whose inner join on the same metric/param/tag as `o`
+/// guarantees every matching run has a real (non-null, non-NaN) value for it.
+fn present_join(filter: &[Comparison], o: &OrderBy) -> Option<usize> {
+    filter.iter().position(|c| {
+        c.entity == o.entity
+            && c.key == o.key
+            && match c.entity {
+                EntityType::Metric => matches!(
+                    c.op,
+                    CompareOp::Eq | CompareOp::Lt | CompareOp::Le | CompareOp::Gt | CompareOp::Ge
+                ),
+                EntityType::Param | EntityType::Tag => {
+                    !matches!(c.op, CompareOp::IsNull | CompareOp::IsNotNull)
+                }
+                _ => false,
+            }
+    })
+}
+
 /// `SELECT <run columns> FROM runs r … ORDER BY … LIMIT … OFFSET …` for a search page.
 pub fn run_search_query(
+    backend: Backend,
     experiment_ids: &[i64],
     view: ViewType,
     filter: &[Comparison],
@@ -140,7 +160,7 @@ pub fn run_search_query(
     offset: i64,
     limit: i64,
 ) -> Result<SqlBuilder> {
-    let mut q = SqlBuilder::new(format!("SELECT {RUN_COLUMNS} FROM runs r"));
+    let mut q = SqlBuilder::new(backend, format!("SELECT {RUN_COLUMNS} FROM runs r"));
 
     // Joins for metric/param/tag comparisons: (run_uuid, key) is unique in each table, so an
     // inner join keeps at most one row per run and lets the planner start from the index.
@@ -183,6 +203,9 @@ pub fn run_search_query(
             )));
         }
         seen.push((o.entity, o.key.as_str()));
+        if present_join(filter, o).is_some() {
+            continue;
+        }
         let table = match o.entity {
             EntityType::Metric => "latest_metrics",
             EntityType::Param => "params",
@@ -268,7 +291,15 @@ pub fn run_search_query(
                 has_start_time |= col == "r.start_time";
                 col.to_string()
             }
-            _ => format!("o{i}.value"),
+            _ => match present_join(filter, o) {
+                // A filter join guarantees a real value: no null/NaN ranking needed, so an
+                // index on (key, value) can deliver rows already in order.
+                Some(f) => {
+                    q.push(&format!("f{f}.value {dir}, "));
+                    continue;
+                }
+                None => format!("o{i}.value"),
+            },
         };
         if o.entity == EntityType::Metric {
             q.push(&format!(
@@ -292,16 +323,17 @@ pub fn run_search_query(
 
 /// `SELECT <experiment columns> FROM experiments e …` for a search page.
 pub fn experiment_search_query(
+    backend: Backend,
     view: ViewType,
     filter: &[Comparison],
     order_by: &[OrderBy],
     offset: i64,
     limit: i64,
 ) -> Result<SqlBuilder> {
-    let mut q = SqlBuilder::new(format!(
-        "SELECT {} FROM experiments e WHERE ",
-        experiment_select()
-    ));
+    let mut q = SqlBuilder::new(
+        backend,
+        format!("SELECT {} FROM experiments e WHERE ", experiment_select()),
+    );
     push_stages(&mut q, "e.lifecycle_stage", view);
     for c in filter {
         match c.entity {
