@@ -165,7 +165,8 @@ impl Db {
                         conn.execute(
                             "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
                              PRAGMA case_sensitive_like = ON; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY",
+                             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; \
+                             PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 8192",
                         )
                         .await?;
                         Ok(())

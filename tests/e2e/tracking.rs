@@ -707,6 +707,24 @@ async fn concurrent_writers_never_see_database_locked(app: &TestApp) {
             }
         }));
     }
+    // Rejected batches mixed into the same load fail alone: a changed param (and the
+    // metric sent with it) is refused without affecting the batches committed around it.
+    app.ok(
+        "runs/log-parameter",
+        json!({"run_id": run, "key": "lr", "value": "0.1"}),
+    )
+    .await;
+    for _ in 0..8 {
+        let client = app.client.clone();
+        let url = format!("{}/api/2.0/mlflow/runs/log-batch", app.address);
+        let run = run.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"run_id": run, "params": [{"key": "lr", "value": "0.2"}],
+                              "metrics": [{"key": "rejected", "value": 1.0, "timestamp": 1}]});
+            let res = client.post(&url).json(&body).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 400);
+        }));
+    }
     for t in tasks {
         t.await.expect("writer task");
     }
@@ -714,4 +732,13 @@ async fn concurrent_writers_never_see_database_locked(app: &TestApp) {
         .get(&format!("metrics/get-history?run_id={run}&metric_key=m7"))
         .await;
     assert_eq!(v["metrics"].as_array().unwrap().len(), 160);
+    let (_, v) = app
+        .get(&format!(
+            "metrics/get-history?run_id={run}&metric_key=rejected"
+        ))
+        .await;
+    assert!(
+        v.get("metrics").is_none(),
+        "a rejected batch wrote metrics: {v}"
+    );
 }

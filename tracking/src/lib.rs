@@ -5,6 +5,7 @@ pub mod routes;
 pub mod service;
 pub mod store;
 pub mod validate;
+pub mod writer;
 
 pub use routes::configure;
 pub use service::TrackingService;

@@ -462,7 +462,7 @@ async fn log_metric(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<Http
         step: r.step,
     }
     .into_metric("")?;
-    svc.log_batch(&id, &[metric], &[], &[]).await?;
+    svc.log_batch(&id, vec![metric], vec![], vec![]).await?;
     Ok(empty())
 }
 
@@ -485,13 +485,13 @@ impl KeyValueRequest {
 
 async fn log_param(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
     let (id, kv) = parse::<KeyValueRequest>(&req, &body, &[])?.into_parts()?;
-    svc.log_batch(&id, &[], &[kv], &[]).await?;
+    svc.log_batch(&id, vec![], vec![kv], vec![]).await?;
     Ok(empty())
 }
 
 async fn set_tag(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
     let (id, kv) = parse::<KeyValueRequest>(&req, &body, &[])?.into_parts()?;
-    svc.log_batch(&id, &[], &[], &[kv]).await?;
+    svc.log_batch(&id, vec![], vec![], vec![kv]).await?;
     Ok(empty())
 }
 
@@ -550,7 +550,7 @@ async fn log_batch(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpR
         .collect::<Result<Vec<_>>>()?;
     let params = key_values(r.params, "params")?;
     let tags = key_values(r.tags, "tags")?;
-    svc.log_batch(&id, &metrics, &params, &tags).await?;
+    svc.log_batch(&id, metrics, params, tags).await?;
     Ok(empty())
 }
 

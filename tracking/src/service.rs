@@ -1,10 +1,11 @@
 //! Tracking operations: validation, defaults and business rules shared by every transport.
 
-use ferroflow_core::{now_millis, paging, Db, Error, Result, StorageContext};
+use ferroflow_core::{now_millis, paging, Backend, Db, Error, Result, StorageContext};
 
 use crate::model::*;
 use crate::store;
 use crate::validate;
+use crate::writer::BatchWriter;
 
 /// Parameters of `runs/search`.
 #[derive(Debug, Clone, Default)]
@@ -42,14 +43,19 @@ pub struct CreateRun {
 pub struct TrackingService {
     db: Db,
     artifact_root: String,
+    /// Group commit of run logging; SQLite only (one writer connection).
+    writer: Option<BatchWriter>,
 }
 
 impl TrackingService {
     /// `artifact_root` is where new experiments' artifacts go (`mlflow-artifacts:/` by default).
+    /// On SQLite this starts the group-commit writer, so it must run inside a tokio runtime.
     pub fn new(db: Db, artifact_root: impl Into<String>) -> Self {
+        let writer = (db.backend == Backend::Sqlite).then(|| BatchWriter::spawn(db.clone()));
         TrackingService {
             db,
             artifact_root: artifact_root.into(),
+            writer,
         }
     }
 
@@ -406,68 +412,25 @@ impl TrackingService {
     }
 
     /// Logs metrics, params and tags atomically: all of them or, on any error, none.
+    /// Logs metrics, params and tags atomically: all of them or, on any error, none.
     pub async fn log_batch(
         &self,
         run_id: &str,
-        metrics: &[NewMetric],
-        params: &[KeyValue],
-        tags: &[KeyValue],
+        metrics: Vec<NewMetric>,
+        params: Vec<KeyValue>,
+        tags: Vec<KeyValue>,
     ) -> Result<()> {
-        validate::run_id(run_id, "run_id")?;
-        for (i, m) in metrics.iter().enumerate() {
-            validate::metric(&m.key, m.timestamp, &format!("metrics[{i}]"))?;
+        let batch = Batch::validate(run_id, metrics, params, tags)?;
+        if let Some(writer) = &self.writer {
+            return writer.submit(run_id, batch).await;
         }
-        let params = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let value = validate::param(&p.key, &p.value, &format!("params[{i}]"))?;
-                Ok(KeyValue {
-                    key: p.key.clone(),
-                    value,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let tags = checked_tags(tags)?;
-        validate::batch_limit("metrics", validate::MAX_METRICS_PER_BATCH, metrics.len())?;
-        validate::batch_limit("params", validate::MAX_PARAMS_TAGS_PER_BATCH, params.len())?;
-        validate::batch_limit("tags", validate::MAX_PARAMS_TAGS_PER_BATCH, tags.len())?;
-        validate::batch_limit(
-            "metrics, params, and tags",
-            validate::MAX_ENTITIES_PER_BATCH,
-            metrics.len() + params.len() + tags.len(),
-        )?;
-        let mut seen = std::collections::HashSet::new();
-        let dupes: Vec<&str> = params
-            .iter()
-            .filter(|p| !seen.insert(p.key.as_str()))
-            .map(|p| p.key.as_str())
-            .collect();
-        if !dupes.is_empty() {
-            return Err(Error::invalid(format!(
-                "Duplicate parameter keys have been submitted: {dupes:?}. Please ensure the request contains \
-                 only one param value per param key."
-            )));
-        }
-
         let mut tx = self
             .db
             .writer()
             .begin()
             .await
             .context("failed to begin transaction")?;
-        require_active_run(&mut tx, run_id).await?;
-        store::insert_params(&mut tx, run_id, &params).await?;
-        if !metrics.is_empty() {
-            store::insert_metrics(&mut tx, run_id, metrics).await?;
-        }
-        if !tags.is_empty() {
-            let tags = dedup_last_wins(tags);
-            if let Some(name) = tags.iter().find(|t| t.key == RUN_NAME_TAG) {
-                store::update_run(&mut tx, run_id, None, None, Some(&name.value)).await?;
-            }
-            store::upsert_tags(&mut tx, run_id, &tags).await?;
-        }
+        apply_batch(&mut tx, run_id, &batch).await?;
         tx.commit().await.context("failed to commit batch")
     }
 
@@ -676,6 +639,93 @@ impl TrackingService {
             .map(|_| ())
             .ok_or_else(|| run_not_found(run_id))
     }
+}
+
+/// A validated `log-batch`: metrics, params and tags checked against MLflow's rules, values
+/// truncated as MLflow truncates them, tags de-duplicated (last wins).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    metrics: Vec<NewMetric>,
+    params: Vec<KeyValue>,
+    tags: Vec<KeyValue>,
+}
+
+impl Batch {
+    pub fn validate(
+        run_id: &str,
+        metrics: Vec<NewMetric>,
+        params: Vec<KeyValue>,
+        tags: Vec<KeyValue>,
+    ) -> Result<Batch> {
+        validate::run_id(run_id, "run_id")?;
+        for (i, m) in metrics.iter().enumerate() {
+            validate::metric(&m.key, m.timestamp, &format!("metrics[{i}]"))?;
+        }
+        let params = params
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let value = validate::param(&p.key, &p.value, &format!("params[{i}]"))?;
+                Ok(KeyValue { key: p.key, value })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let tags = checked_tags(&tags)?;
+        validate::batch_limit("metrics", validate::MAX_METRICS_PER_BATCH, metrics.len())?;
+        validate::batch_limit("params", validate::MAX_PARAMS_TAGS_PER_BATCH, params.len())?;
+        validate::batch_limit("tags", validate::MAX_PARAMS_TAGS_PER_BATCH, tags.len())?;
+        validate::batch_limit(
+            "metrics, params, and tags",
+            validate::MAX_ENTITIES_PER_BATCH,
+            metrics.len() + params.len() + tags.len(),
+        )?;
+        let mut seen = std::collections::HashSet::new();
+        let dupes: Vec<&str> = params
+            .iter()
+            .filter(|p| !seen.insert(p.key.as_str()))
+            .map(|p| p.key.as_str())
+            .collect();
+        if !dupes.is_empty() {
+            return Err(Error::invalid(format!(
+                "Duplicate parameter keys have been submitted: {dupes:?}. Please ensure the request contains \
+                 only one param value per param key."
+            )));
+        }
+        Ok(Batch {
+            metrics,
+            params,
+            tags: dedup_last_wins(tags),
+        })
+    }
+
+    /// Number of entities (metrics + params + tags).
+    pub fn len(&self) -> usize {
+        self.metrics.len() + self.params.len() + self.tags.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Writes a validated batch on the caller's transaction. Every rejection (missing or
+/// inactive run, changed param) happens before the first write.
+pub(crate) async fn apply_batch(
+    conn: &mut sqlx::AnyConnection,
+    run_id: &str,
+    batch: &Batch,
+) -> Result<()> {
+    require_active_run(conn, run_id).await?;
+    store::insert_params(conn, run_id, &batch.params).await?;
+    if !batch.metrics.is_empty() {
+        store::insert_metrics(conn, run_id, &batch.metrics).await?;
+    }
+    if !batch.tags.is_empty() {
+        if let Some(name) = batch.tags.iter().find(|t| t.key == RUN_NAME_TAG) {
+            store::update_run(conn, run_id, None, None, Some(&name.value)).await?;
+        }
+        store::upsert_tags(conn, run_id, &batch.tags).await?;
+    }
+    Ok(())
 }
 
 /// Run tags with MLflow's key rules applied and values cut to MLflow's limit.

@@ -99,14 +99,26 @@ async fn series_ids<'k>(
     run_id: &str,
     metrics: &'k [NewMetric],
 ) -> Result<HashMap<&'k str, i64>> {
-    let backend = Backend::of(conn);
     let mut keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(METRIC_ROWS_PER_STATEMENT) {
-        let mut q = SqlBuilder::new(backend, "INSERT INTO metric_series (run_uuid, key) VALUES ");
-        for (i, k) in chunk.iter().enumerate() {
+        // Usually every series exists already: one read, and writes only for new keys.
+        lookup_series(conn, run_id, chunk, &mut out).await?;
+        let missing: Vec<&str> = chunk
+            .iter()
+            .copied()
+            .filter(|k| !out.contains_key(k))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let mut q = SqlBuilder::new(
+            Backend::of(conn),
+            "INSERT INTO metric_series (run_uuid, key) VALUES ",
+        );
+        for (i, k) in missing.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" });
             q.bind_text(run_id).push(", ").bind_text(k).push(")");
         }
@@ -115,27 +127,38 @@ async fn series_ids<'k>(
             .execute(&mut *conn)
             .await
             .context("failed to create metric series")?;
-        let mut q = SqlBuilder::new(
-            backend,
-            "SELECT key, series_id FROM metric_series WHERE run_uuid = ",
-        );
-        q.bind_text(run_id)
-            .push(" AND key IN ")
-            .bind_text_list(chunk.iter().copied());
-        for row in q
-            .query()
-            .fetch_all(&mut *conn)
-            .await
-            .context("failed to read metric series")?
-        {
-            let key: String = row.try_get(0).context("failed to decode metric series")?;
-            let id: i64 = row.try_get(1).context("failed to decode metric series")?;
-            if let Some(k) = chunk.iter().find(|k| **k == key) {
-                out.insert(*k, id);
-            }
-        }
+        lookup_series(conn, run_id, &missing, &mut out).await?;
     }
     Ok(out)
+}
+
+/// Adds the ids of the existing series among `keys` (sorted) to `out`.
+async fn lookup_series<'k>(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    keys: &[&'k str],
+    out: &mut HashMap<&'k str, i64>,
+) -> Result<()> {
+    let mut q = SqlBuilder::new(
+        Backend::of(conn),
+        "SELECT key, series_id FROM metric_series WHERE run_uuid = ",
+    );
+    q.bind_text(run_id)
+        .push(" AND key IN ")
+        .bind_text_list(keys.iter().copied());
+    let rows = q
+        .query()
+        .fetch_all(&mut *conn)
+        .await
+        .context("failed to read metric series")?;
+    for row in rows {
+        let key: String = row.try_get(0).context("failed to decode metric series")?;
+        let id: i64 = row.try_get(1).context("failed to decode metric series")?;
+        if let Ok(i) = keys.binary_search(&key.as_str()) {
+            out.insert(keys[i], id);
+        }
+    }
+    Ok(())
 }
 
 fn order_key(m: &NewMetric) -> (i64, i64, f64) {
