@@ -5,6 +5,9 @@ Each run gets what setup_bench.py's search runs get over the REST API:
   runs row (status RUNNING, as runs/create leaves it; name r<i>; start_time = base + i),
   tags mlflow.runName=r<i> and group=g<i % 10>, param lr in {0.1, 0.01, 0.001},
   metrics acc and loss (uniform [0,1), step 0) in both `metrics` (history) and `latest_metrics`.
+Handles both metric-history layouts of migrations/sqlite/0001_tracking.sql: `metrics` keyed by
+(run_uuid, key, ...) and, since commit b47f2a1, `metric_series` (series_id per run/key) +
+`metrics` keyed by (series_id, timestamp, step, value, is_nan).
 
 The schema must already exist: start ferroflow once on the file (it applies
 migrations/sqlite/*.sql) and stop it before running this script (it takes the database
@@ -39,6 +42,14 @@ def main() -> int:
     if missing:
         print(f"{a.db}: schema missing tables {sorted(missing)}; start ferroflow on it once first", file=sys.stderr)
         return 2
+    metric_cols = [r[1] for r in con.execute("PRAGMA table_info(metrics)")]
+    series_layout = "series_id" in metric_cols
+    if not series_layout and "run_uuid" not in metric_cols:
+        print(f"unknown metrics layout {metric_cols}", file=sys.stderr)
+        return 2
+    next_series = 1
+    if series_layout:
+        next_series = con.execute("SELECT coalesce(max(series_id), 0) + 1 FROM metric_series").fetchone()[0]
     # Bulk-load settings for this connection only. The database stays in WAL mode (persistent),
     # which the server expects; synchronous=OFF only affects durability of this load.
     con.execute("PRAGMA synchronous = OFF")
@@ -68,9 +79,9 @@ def main() -> int:
     done = 0
     while done < a.runs:
         n = min(a.batch, a.runs - done)
-        runs, tags, params, metrics, latest = [], [], [], [], []
+        runs, tags, params, metrics, latest, series = [], [], [], [], [], []
         for i in range(done, done + n):
-            rid = uuid.UUID(int=rnd.getrandbits(128), version=4).hex
+            rid = uuid.uuid4().hex  # random ids (values below are seeded, ids are not)
             name = f"r{i}"
             st = now + i
             acc, loss = rnd.random(), rnd.random()
@@ -79,7 +90,12 @@ def main() -> int:
             tags.append((rid, "group", f"g{i % 10}"))
             params.append((rid, "lr", rnd.choice(lrs)))
             for key, val in (("acc", acc), ("loss", loss)):
-                metrics.append((rid, key, val, now, 0, 0))
+                if series_layout:
+                    series.append((next_series, rid, key))
+                    metrics.append((next_series, now, 0, val, 0))
+                    next_series += 1
+                else:
+                    metrics.append((rid, key, val, now, 0, 0))
                 latest.append((rid, key, val, now, 0, 0))
         # Primary-key order makes the WITHOUT ROWID inserts append-mostly within the batch.
         for rows in (runs, tags, params, metrics, latest):
@@ -90,8 +106,13 @@ def main() -> int:
             "deleted_time, lifecycle_stage, artifact_uri) VALUES (?,?,?,?,?,?,?,?,?,?)", runs)
         con.executemany("INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?)", tags)
         con.executemany("INSERT INTO params (run_uuid, key, value) VALUES (?,?,?)", params)
-        con.executemany(
-            "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?,?,?,?,?,?)", metrics)
+        if series_layout:
+            con.executemany("INSERT INTO metric_series (series_id, run_uuid, key) VALUES (?,?,?)", series)
+            con.executemany(
+                "INSERT INTO metrics (series_id, timestamp, step, value, is_nan) VALUES (?,?,?,?,?)", metrics)
+        else:
+            con.executemany(
+                "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?,?,?,?,?,?)", metrics)
         con.executemany(
             "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?,?,?,?,?,?)", latest)
         con.execute("COMMIT")

@@ -4,11 +4,12 @@
 #   bench/run.sh                       # everything: build, start-up/RSS, setup, wrk x2, latency, 1M search
 #   SKIP_BUILD=1 bench/run.sh          # reuse the existing release binary
 #   SKIP_1M=1 bench/run.sh             # skip the 1,000,000-run search benchmark
-#   KEEP_DB=1 bench/run.sh             # keep the ~1 GB generated 1M-run SQLite file in \$OUT/db1m
+#   KEEP_DB=1 bench/run.sh             # keep the ~1 GB generated 1M-run SQLite file in $OUT/db1m
 #
 # Knobs (env): SEARCH_RUNS=10000 HISTORY_STEPS=10000 BIG_RUNS=1000000 WRK_DURATION=20s
 #   WRK_CONNECTIONS=16 WRK_THREADS=2 LAT_N=20 STARTUP_TRIALS=5 OUT=<dir> PYTHON=<python with httpx>
 #   ANCHOR_DIR=/work/shared/bench/mlflow-anchor CARGO_TARGET_DIR=<target dir>
+#   WRK_REPEAT=1 (runs each wrk test N times; the summary takes the median)
 # Output: $OUT (default bench/out/run-YYYYmmdd-HHMMSS/): raw tool output + summary.txt.
 set -euo pipefail
 
@@ -100,12 +101,15 @@ grep -E '^(history|search):' "$OUT/setup.txt" >&2 || true
 RSS_AFTER_SETUP=$(rss_mib "$SERVER_PID")
 
 # ---------------------------------------------------------------- 3. wrk log-batch / log-metric
-for kind in logbatch logmetric; do
-  log "wrk $kind -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION"
-  loadnote "wrk $kind"
-  wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --timeout 30s --latency \
-    -s "$ANCHOR/$kind.lua" "$URL" -- "$OUT/anchor/runs.txt" >"$OUT/wrk_$kind.txt" 2>&1
-  grep -E 'Requests/sec|50%|99%|non-2xx' "$OUT/wrk_$kind.txt" >&2
+WRK_REPEAT="${WRK_REPEAT:-1}"
+for i in $(seq 1 "$WRK_REPEAT"); do
+  for kind in logbatch logmetric; do
+    log "wrk $kind -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION (#$i of $WRK_REPEAT)"
+    loadnote "wrk $kind #$i"
+    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --timeout 30s --latency \
+      -s "$ANCHOR/$kind.lua" "$URL" -- "$OUT/anchor/runs.txt" >"$OUT/wrk_${kind}_$i.txt" 2>&1
+    grep -E 'Requests/sec|50%|99%|non-2xx' "$OUT/wrk_${kind}_$i.txt" >&2
+  done
 done
 RSS_AFTER_LOAD=$(rss_mib "$SERVER_PID")
 
@@ -138,7 +142,9 @@ if [[ "${SKIP_1M:-0}" != 1 ]]; then
   # The server's SQL for this query (tracking/src/store/search.rs), for diagnosis.
   {
     echo "-- $(du -h "$BIGDB" | cut -f1) database, $BIG_RUNS runs in experiment $BIG_EXP; sqlite3 $(sqlite3 --version | cut -d' ' -f1)"
-    Q="SELECT r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri FROM runs r JOIN latest_metrics f0 ON f0.run_uuid = r.run_uuid AND f0.key = 'acc' AND f0.is_nan = 0 AND f0.value > 0.5 LEFT JOIN latest_metrics o0 ON o0.run_uuid = r.run_uuid AND o0.key = 'acc' WHERE r.experiment_id IN ($BIG_EXP) AND r.lifecycle_stage IN ('active') ORDER BY CASE WHEN o0.is_nan = 1 THEN 1 WHEN o0.value IS NULL THEN 2 ELSE 0 END, o0.value DESC, r.start_time DESC, r.run_uuid ASC LIMIT 100 OFFSET 0"
+    # Mirrors run_search_query in tracking/src/store/search.rs (since b47f2a1 the ORDER BY reuses the
+    # filter's join on the same metric, so SQLite can walk latest_metrics_key_value and stop early).
+    Q="SELECT r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri FROM runs r JOIN latest_metrics f0 ON f0.run_uuid = r.run_uuid AND f0.key = 'acc' AND f0.is_nan = 0 AND f0.value > 0.5 WHERE r.experiment_id IN ($BIG_EXP) AND r.lifecycle_stage IN ('active') ORDER BY f0.value DESC, r.start_time DESC, r.run_uuid ASC LIMIT 100 OFFSET 0"
     echo "$Q;"
     echo "-- EXPLAIN QUERY PLAN:"
     sqlite3 "$BIGDB" "EXPLAIN QUERY PLAN $Q"
@@ -152,8 +158,10 @@ loadnote "end"
 # ---------------------------------------------------------------- summary
 kv() { sed -n "s/^$1=//p" "$OUT/startup.txt"; }
 p50() { grep -F "$2" "$1" | head -n 1 | sed -n 's/.* p50=\([0-9.]*\)ms.*/\1/p'; }
-rps() { awk '/Requests\/sec/{print $2}' "$OUT/wrk_$1.txt"; }
-errs() { sed -n 's/^non-2xx\/3xx: \([0-9]*\).*errors[^:]*: \(.*\)/non2xx=\1 err=\2/p' "$OUT/wrk_$1.txt"; }
+rps() {  # median Requests/sec over the repeats
+  awk '/Requests\/sec/{print $2}' "$OUT"/wrk_"$1"_*.txt | sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+rps_all() { awk '/Requests\/sec/{printf "%s%s", s, $2; s=" "}' "$OUT"/wrk_"$1"_*.txt; }
+errs() { sed -n 's/^non-2xx\/3xx: \([0-9]*\).*errors[^:]*: \(.*\)/non2xx=\1 err=\2/p' "$OUT"/wrk_"$1"_*.txt | tr '\n' ' '; }
 LB_RPS=$(rps logbatch); LM_RPS=$(rps logmetric)
 LB_MPS=$(awk -v r="$LB_RPS" 'BEGIN{printf "%.0f", r*100}')
 SEARCH_P50=$(p50 "$OUT/latency.txt" "runs/search acc>0.5")
@@ -174,9 +182,9 @@ ok() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN{ if (v=="" || v=="skipped") {pr
   printf '%-46s %14s %12s %6s\n' "start-up to /health 200, worst trial (ms)" "$START_MS" "< 500" "$(ok "$START_MS" '<' 500)"
   printf '%-46s %14s %12s %6s\n' "idle RSS after start-up, worst trial (MiB)" "$RSS" "< 40" "$(ok "$RSS" '<' 40)"
   printf '%-46s %14s %12s %6s\n' "runs/search p50, $BIG_RUNS runs (ms)" "$BIG_P50" "<= 300" "$(ok "$BIG_P50" '<=' 300)"
-  echo "details: log-batch $LB_RPS req/s [$(errs logbatch)]; log-metric [$(errs logmetric)]"
+  echo "details: wrk req/s per repeat: log-batch $(rps_all logbatch) [$(errs logbatch)]; log-metric $(rps_all logmetric) [$(errs logmetric)]"
   echo "         start-up fresh db ${START_FRESH} ms, existing db median ${START_WARM} ms; get-history max_results=25000 p50 ${HIST25_P50} ms"
-  echo "         RSS after setup ${RSS_AFTER_SETUP} MiB, after wrk ${RSS_AFTER_LOAD} MiB${RSS_AFTER_1M:+, after 1M search ${RSS_AFTER_1M} MiB}"
+  echo "         RSS after setup ${RSS_AFTER_SETUP} MiB, after wrk ${RSS_AFTER_LOAD} MiB${RSS_AFTER_1M:+, after the $BIG_RUNS-run search ${RSS_AFTER_1M} MiB}"
   echo "         setup_bench.py ${SETUP_S}s${GEN_S:+; gen_runs.py $BIG_RUNS runs ${GEN_S}s}"
   echo "load during phases:"; sed 's/^/  /' "$OUT/load.txt"
 } | tee "$OUT/summary.txt"

@@ -13,6 +13,7 @@ backend_tests!(
     params_are_immutable_and_a_failed_batch_writes_nothing,
     latest_metric_is_max_step_then_timestamp_then_value,
     nan_and_infinite_metrics_are_stored_as_mlflow_stores_them,
+    metric_values_round_trip_exactly_through_history,
     search_runs_filters_on_metrics_params_tags_and_attributes,
     search_runs_orders_by_metric_with_missing_values_last,
     search_runs_pages_through_every_run_exactly_once,
@@ -277,6 +278,49 @@ async fn latest_metric_is_max_step_then_timestamp_then_value(app: &TestApp) {
         ),
         (Some(0.4), Some(60), Some(2))
     );
+}
+
+async fn metric_values_round_trip_exactly_through_history(app: &TestApp) {
+    let exp = app.create_experiment("exact").await;
+    let run = app.create_run(&exp, 1).await;
+    let values = [
+        0.1 + 0.2,
+        1e-300,
+        -2.5e-8,
+        123456789.123456789,
+        5e-324,
+        f64::MAX,
+        3.0,
+    ];
+    let metrics: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"key": "x", "value": v, "timestamp": 10, "step": i}))
+        .collect();
+    app.ok("runs/log-batch", json!({"run_id": run, "metrics": metrics}))
+        .await;
+    let (_, v) = app
+        .get(&format!("metrics/get-history?run_id={run}&metric_key=x"))
+        .await;
+    let got: Vec<f64> = v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(got, values.to_vec());
+    let (_, v) = app
+        .get(&format!(
+            "metrics/get-history-bulk-interval?run_ids={run}&metric_key=x"
+        ))
+        .await;
+    let got: Vec<f64> = v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(got, values.to_vec());
 }
 
 async fn nan_and_infinite_metrics_are_stored_as_mlflow_stores_them(app: &TestApp) {

@@ -64,25 +64,35 @@ impl Serialize for MetricValue {
 
 impl<'de> Deserialize<'de> for MetricValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Num(f64),
-            Text(String),
+        struct Double;
+        impl serde::de::Visitor<'_> for Double {
+            type Value = MetricValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a double, or \"NaN\", \"Infinity\" or \"-Infinity\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<MetricValue, E> {
+                Ok(MetricValue(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<MetricValue, E> {
+                Ok(MetricValue(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<MetricValue, E> {
+                Ok(MetricValue(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MetricValue, E> {
+                match v {
+                    "NaN" | "nan" => Ok(MetricValue(f64::NAN)),
+                    "Infinity" | "inf" => Ok(MetricValue(f64::INFINITY)),
+                    "-Infinity" | "-inf" => Ok(MetricValue(f64::NEG_INFINITY)),
+                    other => other.parse::<f64>().map(MetricValue).map_err(|_| {
+                        E::custom(format!(
+                            "'{other}' is not a valid double (64-bit floating point)"
+                        ))
+                    }),
+                }
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::Num(v) => Ok(MetricValue(v)),
-            Raw::Text(t) => match t.as_str() {
-                "NaN" | "nan" => Ok(MetricValue(f64::NAN)),
-                "Infinity" | "inf" => Ok(MetricValue(f64::INFINITY)),
-                "-Infinity" | "-inf" => Ok(MetricValue(f64::NEG_INFINITY)),
-                other => other.parse::<f64>().map(MetricValue).map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "'{other}' is not a valid double (64-bit floating point)"
-                    ))
-                }),
-            },
-        }
+        d.deserialize_any(Double)
     }
 }
 

@@ -89,35 +89,50 @@ type Svc = web::Data<TrackingService>;
 /// Parses a request: the JSON body for POST, the query string (repeated keys for the named
 /// list fields) for GET. Type errors name the offending field.
 fn parse<T: DeserializeOwned>(req: &HttpRequest, body: &[u8], list_fields: &[&str]) -> Result<T> {
-    let value = if req.method() == actix_web::http::Method::GET {
-        query_to_json(req.query_string(), list_fields)?
-    } else {
-        // As MLflow: a body declared as something other than JSON is refused.
-        if let Some(ct) = req.headers().get(actix_web::http::header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-            if !ct.starts_with("application/json") {
-                return Err(Error::invalid(format!(
-                    "Bad Request. Content-Type must be one of ['application/json'], got '{ct}'."
-                )));
-            }
-        }
-        if body.iter().all(|b| b.is_ascii_whitespace()) {
-            Value::Object(Map::new())
-        } else {
-            serde_json::from_slice::<Value>(body)
-                .map_err(|e| Error::invalid(format!("Malformed JSON request body: {e}")))?
-        }
-    };
-    if !value.is_object() {
-        return Err(Error::invalid("Request body must be a JSON object"));
+    if req.method() == actix_web::http::Method::GET {
+        let value = query_to_json(req.query_string(), list_fields)?;
+        return serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            invalid_field(&path, e.into_inner())
+        });
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    // As MLflow: a body declared as something other than JSON is refused.
+    if let Some(ct) = req.headers().get(actix_web::http::header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !ct.starts_with("application/json") {
+            return Err(Error::invalid(format!(
+                "Bad Request. Content-Type must be one of ['application/json'], got '{ct}'."
+            )));
+        }
+    }
+    let body: &[u8] = match body.iter().position(|b| !b.is_ascii_whitespace()) {
+        None => b"{}",
+        Some(i) if body[i] == b'{' => body,
+        Some(_) => return Err(Error::invalid("Request body must be a JSON object")),
+    };
+    // Straight from the bytes (no intermediate JSON tree): log-batch bodies are large.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        Error::invalid(format!(
-            "Invalid value for parameter '{path}' supplied: {}",
-            e.into_inner()
-        ))
-    })
+        let inner = e.into_inner();
+        if inner.is_data() {
+            invalid_field(&path, inner)
+        } else {
+            malformed(inner)
+        }
+    })?;
+    de.end().map_err(malformed)?;
+    Ok(value)
+}
+
+fn malformed(err: serde_json::Error) -> Error {
+    Error::invalid(format!("Malformed JSON request body: {err}"))
+}
+
+fn invalid_field(path: &str, err: impl std::fmt::Display) -> Error {
+    Error::invalid(format!(
+        "Invalid value for parameter '{path}' supplied: {err}"
+    ))
 }
 
 fn query_to_json(query: &str, list_fields: &[&str]) -> Result<Value> {
@@ -139,26 +154,47 @@ fn query_to_json(query: &str, list_fields: &[&str]) -> Result<Value> {
 
 /// int64 fields: JSON numbers, or strings of digits (query strings, proto3-JSON clients).
 fn int64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Int(i64),
-        Float(f64),
-        Text(String),
-    }
-    match Option::<Raw>::deserialize(d)? {
-        None => Ok(None),
-        Some(Raw::Int(v)) => Ok(Some(v)),
-        Some(Raw::Float(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(Some(f as i64)),
-        Some(Raw::Float(f)) => Err(serde::de::Error::custom(format!(
-            "{f} is not a valid 64-bit integer"
-        ))),
-        Some(Raw::Text(t)) => {
-            t.trim().parse().map(Some).map_err(|_| {
-                serde::de::Error::custom(format!("'{t}' is not a valid 64-bit integer"))
-            })
+    struct Int64;
+    impl<'de> serde::de::Visitor<'de> for Int64 {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a 64-bit integer")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(
+            self,
+            d: D2,
+        ) -> std::result::Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("{v} is not a valid 64-bit integer")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+            if v.fract() == 0.0 && v.abs() < 9.2e18 {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::custom(format!("{v} is not a valid 64-bit integer")))
+            }
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::custom(format!("'{v}' is not a valid 64-bit integer")))
         }
     }
+    d.deserialize_option(Int64)
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T> {

@@ -1,6 +1,6 @@
 //! Tracking operations: validation, defaults and business rules shared by every transport.
 
-use ferroflow_core::{now_millis, paging, Backend, Db, Error, Result, StorageContext};
+use ferroflow_core::{now_millis, paging, Backend, Db, Error, ErrorCode, Result, StorageContext};
 
 use crate::model::*;
 use crate::store;
@@ -430,7 +430,8 @@ impl TrackingService {
             .begin()
             .await
             .context("failed to begin transaction")?;
-        apply_batch(&mut tx, run_id, &batch).await?;
+        let mut results = apply_batches(&mut tx, &[(run_id, &batch)]).await?;
+        results.pop().unwrap_or(Ok(()))?;
         tx.commit().await.context("failed to commit batch")
     }
 
@@ -707,25 +708,49 @@ impl Batch {
     }
 }
 
-/// Writes a validated batch on the caller's transaction. Every rejection (missing or
-/// inactive run, changed param) happens before the first write.
-pub(crate) async fn apply_batch(
+/// Writes validated batches (one per request) on the caller's transaction: one result per
+/// batch, and an outer error only for storage failures, which leave the transaction unusable.
+/// A batch is rejected (missing or inactive run, changed param) before any of its writes, so
+/// a rejection never leaves part of it behind. Metrics of all accepted batches go in together.
+pub(crate) async fn apply_batches(
     conn: &mut sqlx::AnyConnection,
-    run_id: &str,
-    batch: &Batch,
-) -> Result<()> {
-    require_active_run(conn, run_id).await?;
-    store::insert_params(conn, run_id, &batch.params).await?;
-    if !batch.metrics.is_empty() {
-        store::insert_metrics(conn, run_id, &batch.metrics).await?;
+    batches: &[(&str, &Batch)],
+) -> Result<Vec<Result<()>>> {
+    let mut runs: Vec<&str> = batches.iter().map(|(run, _)| *run).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    let stages = store::run_stages(conn, &runs).await?;
+    let mut results = Vec::with_capacity(batches.len());
+    for (run_id, batch) in batches {
+        let result = match stages.get(*run_id) {
+            None => Err(run_not_found(run_id)),
+            Some(stage) if stage != LIFECYCLE_ACTIVE => Err(inactive_run(run_id, stage)),
+            Some(_) => match store::insert_params(conn, run_id, &batch.params).await {
+                Err(e) if e.code == ErrorCode::InternalError => return Err(e),
+                other => other,
+            },
+        };
+        results.push(result);
     }
-    if !batch.tags.is_empty() {
+    let points: Vec<store::RunPoint> = batches
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .flat_map(|((run, batch), _)| batch.metrics.iter().map(move |m| (*run, m)))
+        .collect();
+    if !points.is_empty() {
+        store::insert_metrics(conn, &points).await?;
+    }
+    for ((run_id, batch), _) in batches.iter().zip(&results).filter(|(_, r)| r.is_ok()) {
+        if batch.tags.is_empty() {
+            continue;
+        }
         if let Some(name) = batch.tags.iter().find(|t| t.key == RUN_NAME_TAG) {
             store::update_run(conn, run_id, None, None, Some(&name.value)).await?;
         }
         store::upsert_tags(conn, run_id, &batch.tags).await?;
     }
-    Ok(())
+    Ok(results)
 }
 
 /// Run tags with MLflow's key rules applied and values cut to MLflow's limit.
@@ -749,11 +774,15 @@ fn run_not_found(run_id: &str) -> Error {
 async fn require_active_run(conn: &mut sqlx::AnyConnection, run_id: &str) -> Result<()> {
     match store::run_stage(conn, run_id).await? {
         None => Err(run_not_found(run_id)),
-        Some(s) if s != LIFECYCLE_ACTIVE => Err(Error::invalid(format!(
-            "The run {run_id} must be in the 'active' state. Current state is {s}."
-        ))),
+        Some(s) if s != LIFECYCLE_ACTIVE => Err(inactive_run(run_id, &s)),
         Some(_) => Ok(()),
     }
+}
+
+fn inactive_run(run_id: &str, stage: &str) -> Error {
+    Error::invalid(format!(
+        "The run {run_id} must be in the 'active' state. Current state is {stage}."
+    ))
 }
 
 /// Trims a result fetched with `limit + 1` rows to `limit`, with a token when more remain.

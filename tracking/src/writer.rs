@@ -3,10 +3,10 @@
 //! once per group instead of once per request. PostgreSQL does not need it: its writers run
 //! concurrently on their own connections.
 
-use ferroflow_core::{Db, Error, ErrorCode, Result, StorageContext};
+use ferroflow_core::{Db, Error, Result, StorageContext};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::service::{apply_batch, Batch};
+use crate::service::{apply_batches, Batch};
 
 /// Requests waiting for the writer before senders are made to wait (back-pressure).
 const QUEUE_CAPACITY: usize = 1024;
@@ -71,9 +71,9 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// One transaction for the whole group. A job rejected by validation (inactive run, changed
-/// param) fails before it writes anything and leaves the others untouched; a storage error
-/// aborts the transaction and fails every job of the group.
+/// One transaction for the whole group. A batch rejected by validation (inactive run, changed
+/// param) fails alone, before it writes anything; a storage error aborts the transaction and
+/// fails every batch of the group.
 async fn apply_group(db: &Db, jobs: &[Job]) -> Vec<Result<()>> {
     let fail_all = |e: Error| jobs.iter().map(|_| Err(e.clone())).collect();
     let mut tx = match db
@@ -85,16 +85,11 @@ async fn apply_group(db: &Db, jobs: &[Job]) -> Vec<Result<()>> {
         Ok(tx) => tx,
         Err(e) => return fail_all(e),
     };
-    let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let result = apply_batch(&mut tx, &job.run_id, &job.batch).await;
-        if let Err(e) = &result {
-            if e.code == ErrorCode::InternalError {
-                return fail_all(e.clone());
-            }
-        }
-        results.push(result);
-    }
+    let batches: Vec<(&str, &Batch)> = jobs.iter().map(|j| (j.run_id.as_str(), &j.batch)).collect();
+    let results = match apply_batches(&mut tx, &batches).await {
+        Ok(results) => results,
+        Err(e) => return fail_all(e),
+    };
     match tx.commit().await.context("failed to commit batch") {
         Ok(()) => results,
         Err(e) => fail_all(e),

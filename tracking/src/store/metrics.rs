@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use ferroflow_core::{Backend, Db, Result, StorageContext};
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Bind, SqlBuilder};
@@ -12,23 +11,23 @@ use crate::model::{Metric, MetricValue, NewMetric};
 /// Rows per INSERT statement: keeps bound parameters under every backend's limit.
 const METRIC_ROWS_PER_STATEMENT: usize = 500;
 
-/// Inserts metric points (identical points are ignored, as MLflow does) and advances each
-/// key's latest value by (step, timestamp, value) order, all on the caller's transaction.
-pub async fn insert_metrics(
-    conn: &mut AnyConnection,
-    run_id: &str,
-    metrics: &[NewMetric],
-) -> Result<()> {
+/// A metric point of a run, as handed to [`insert_metrics`].
+pub type RunPoint<'a> = (&'a str, &'a NewMetric);
+
+/// Inserts metric points of one or more runs (identical points are ignored, as MLflow does)
+/// and advances each (run, key)'s latest value by (step, timestamp, value) order, all on the
+/// caller's transaction and in a handful of statements however many runs are involved.
+pub async fn insert_metrics(conn: &mut AnyConnection, points: &[RunPoint<'_>]) -> Result<()> {
     let backend = Backend::of(conn);
-    let series = series_ids(conn, run_id, metrics).await?;
+    let series = series_ids(conn, points).await?;
     // Sorted by series then time, so concurrent batches lock in the same order and each
     // series' new points land next to each other.
-    let mut points: Vec<(i64, &NewMetric)> = metrics
+    let mut rows: Vec<(i64, &NewMetric)> = points
         .iter()
-        .map(|m| (series[m.key.as_str()], m))
+        .map(|(run, m)| (series[&(*run, m.key.as_str())], *m))
         .collect();
-    points.sort_unstable_by_key(|(id, m)| (*id, m.timestamp, m.step));
-    for chunk in points.chunks(METRIC_ROWS_PER_STATEMENT) {
+    rows.sort_unstable_by_key(|(id, m)| (*id, m.timestamp, m.step));
+    for chunk in rows.chunks(METRIC_ROWS_PER_STATEMENT) {
         let mut q = SqlBuilder::new(
             backend,
             "INSERT INTO metrics (series_id, timestamp, step, value, is_nan) VALUES ",
@@ -54,11 +53,11 @@ pub async fn insert_metrics(
             .context("failed to insert metrics")?;
     }
 
-    // The newest point per key within this batch, by MLflow's (step, timestamp, value) order.
-    let mut latest: HashMap<&str, &NewMetric> = HashMap::new();
-    for m in metrics {
+    // The newest point per (run, key) among these, by MLflow's (step, timestamp, value) order.
+    let mut latest: HashMap<(&str, &str), &NewMetric> = HashMap::new();
+    for (run, m) in points {
         latest
-            .entry(m.key.as_str())
+            .entry((*run, m.key.as_str()))
             .and_modify(|cur| {
                 if order_key(m) > order_key(cur) {
                     *cur = m;
@@ -66,16 +65,26 @@ pub async fn insert_metrics(
             })
             .or_insert(m);
     }
-    // Upsert in key order so concurrent batches lock rows in the same order (no deadlocks).
-    let mut latest: Vec<&NewMetric> = latest.into_values().collect();
-    latest.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    // Upsert in (run, key) order so concurrent batches lock rows in the same order.
+    let mut latest: Vec<((&str, &str), &NewMetric)> = latest.into_iter().collect();
+    latest.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for chunk in latest.chunks(METRIC_ROWS_PER_STATEMENT) {
         let mut q = SqlBuilder::new(
             backend,
             "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES ",
         );
-        for (i, m) in chunk.iter().enumerate() {
-            push_metric_row(&mut q, i, run_id, m);
+        for (i, ((run, _), m)) in chunk.iter().enumerate() {
+            let (value, is_nan) = m.stored_value();
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind_text(run).push(", ").bind_text(&m.key).push(", ");
+            q.bind(Bind::Float(value))
+                .push(", ")
+                .bind_int(m.timestamp)
+                .push(", ");
+            q.bind_int(m.step)
+                .push(", ")
+                .bind_int(is_nan as i64)
+                .push(")");
         }
         q.push(
             " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, \
@@ -93,20 +102,24 @@ pub async fn insert_metrics(
     Ok(())
 }
 
-/// The series id of each key in the batch, creating the missing ones.
+type SeriesKey<'a> = (&'a str, &'a str);
+
+/// The series id of each (run, key) among the points, creating the missing ones.
 async fn series_ids<'k>(
     conn: &mut AnyConnection,
-    run_id: &str,
-    metrics: &'k [NewMetric],
-) -> Result<HashMap<&'k str, i64>> {
-    let mut keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut out = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(METRIC_ROWS_PER_STATEMENT) {
+    points: &[RunPoint<'k>],
+) -> Result<HashMap<SeriesKey<'k>, i64>> {
+    let mut wanted: Vec<SeriesKey<'k>> = points
+        .iter()
+        .map(|(run, m)| (*run, m.key.as_str()))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = HashMap::with_capacity(wanted.len());
+    for chunk in wanted.chunks(METRIC_ROWS_PER_STATEMENT) {
         // Usually every series exists already: one read, and writes only for new keys.
-        lookup_series(conn, run_id, chunk, &mut out).await?;
-        let missing: Vec<&str> = chunk
+        lookup_series(conn, chunk, &mut out).await?;
+        let missing: Vec<SeriesKey<'k>> = chunk
             .iter()
             .copied()
             .filter(|k| !out.contains_key(k))
@@ -118,44 +131,51 @@ async fn series_ids<'k>(
             Backend::of(conn),
             "INSERT INTO metric_series (run_uuid, key) VALUES ",
         );
-        for (i, k) in missing.iter().enumerate() {
+        for (i, (run, key)) in missing.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" });
-            q.bind_text(run_id).push(", ").bind_text(k).push(")");
+            q.bind_text(run).push(", ").bind_text(key).push(")");
         }
         q.push(" ON CONFLICT DO NOTHING");
         q.query()
             .execute(&mut *conn)
             .await
             .context("failed to create metric series")?;
-        lookup_series(conn, run_id, &missing, &mut out).await?;
+        lookup_series(conn, &missing, &mut out).await?;
     }
     Ok(out)
 }
 
-/// Adds the ids of the existing series among `keys` (sorted) to `out`.
+/// Adds the ids of the existing series among `wanted` (sorted) to `out`.
 async fn lookup_series<'k>(
     conn: &mut AnyConnection,
-    run_id: &str,
-    keys: &[&'k str],
-    out: &mut HashMap<&'k str, i64>,
+    wanted: &[SeriesKey<'k>],
+    out: &mut HashMap<SeriesKey<'k>, i64>,
 ) -> Result<()> {
+    let mut runs: Vec<&str> = wanted.iter().map(|(run, _)| *run).collect();
+    runs.dedup();
+    let mut keys: Vec<&str> = wanted.iter().map(|(_, key)| *key).collect();
+    keys.sort_unstable();
+    keys.dedup();
     let mut q = SqlBuilder::new(
         Backend::of(conn),
-        "SELECT key, series_id FROM metric_series WHERE run_uuid = ",
+        "SELECT run_uuid, key, series_id FROM metric_series WHERE run_uuid IN ",
     );
-    q.bind_text(run_id)
+    q.bind_text_list(runs)
         .push(" AND key IN ")
-        .bind_text_list(keys.iter().copied());
+        .bind_text_list(keys);
     let rows = q
         .query()
         .fetch_all(&mut *conn)
         .await
         .context("failed to read metric series")?;
     for row in rows {
-        let key: String = row.try_get(0).context("failed to decode metric series")?;
-        let id: i64 = row.try_get(1).context("failed to decode metric series")?;
-        if let Ok(i) = keys.binary_search(&key.as_str()) {
-            out.insert(keys[i], id);
+        let read = || -> std::result::Result<(String, String, i64), sqlx::Error> {
+            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        };
+        let (run, key, id) = read().context("failed to decode metric series")?;
+        // The query over-fetches (runs × keys); keep only the wanted pairs.
+        if let Ok(i) = wanted.binary_search(&(run.as_str(), key.as_str())) {
+            out.insert(wanted[i], id);
         }
     }
     Ok(())
@@ -165,33 +185,79 @@ fn order_key(m: &NewMetric) -> (i64, i64, f64) {
     (m.step, m.timestamp, m.stored_value().0)
 }
 
-fn push_metric_row(q: &mut SqlBuilder, i: usize, run_id: &str, m: &NewMetric) {
-    let (value, is_nan) = m.stored_value();
-    q.push(if i == 0 { "(" } else { ", (" });
-    q.bind_text(run_id).push(", ").bind_text(&m.key).push(", ");
-    q.bind(Bind::Float(value))
-        .push(", ")
-        .bind_int(m.timestamp)
-        .push(", ");
-    q.bind_int(m.step)
-        .push(", ")
-        .bind_int(is_nan as i64)
-        .push(")");
+/// Reads a metric's points as one aggregated text row (`ts,step,value,is_nan;…`) instead of
+/// one driver row per point: a 10,000-point history then costs the database scan and one
+/// parse, not 10,000 trips through the driver's row decoding.
+///
+/// `order` is the point order; `range` is an extra `AND …` condition on `m`; `page` is
+/// (limit, offset) when the history is paged.
+async fn read_points(
+    db: &Db,
+    run_id: &str,
+    key: &str,
+    order: &str,
+    range: Option<(i64, i64)>,
+    page: Option<(i64, i64)>,
+) -> Result<Vec<Metric>> {
+    // Values must survive the trip as text exactly: SQLite's %!.17g prints 17 significant
+    // digits; PostgreSQL prints float8 in its shortest exact form.
+    let point = match db.backend {
+        Backend::Sqlite => "printf('%d,%d,%!.17g,%d', p.timestamp, p.step, p.value, p.is_nan)",
+        Backend::Postgres => "p.timestamp || ',' || p.step || ',' || p.value || ',' || p.is_nan",
+    };
+    let mut q = SqlBuilder::new(
+        db.backend,
+        format!(
+            "SELECT string_agg({point}, ';' ORDER BY {order}) FROM (SELECT m.timestamp, m.step, m.value, m.is_nan \
+             FROM metrics m JOIN metric_series s ON s.series_id = m.series_id WHERE s.run_uuid = "
+        ),
+    );
+    q.bind_text(run_id).push(" AND s.key = ").bind_text(key);
+    if let Some((start, end)) = range {
+        q.push(" AND m.step >= ")
+            .bind_int(start)
+            .push(" AND m.step <= ")
+            .bind_int(end);
+    }
+    if let Some((limit, offset)) = page {
+        q.push(&format!(" ORDER BY {order} LIMIT "))
+            .bind_int(limit)
+            .push(" OFFSET ")
+            .bind_int(offset);
+    }
+    q.push(") p");
+    let text: Option<String> = q
+        .query()
+        .fetch_one(db.reader())
+        .await
+        .context("failed to read metric history")?
+        .try_get(0)
+        .context("failed to decode metric history")?;
+    text.as_deref()
+        .unwrap_or("")
+        .split(';')
+        .filter(|p| !p.is_empty())
+        .map(|p| parse_point(key, p))
+        .collect()
 }
 
-fn metric_from_row(key: &str, row: &AnyRow) -> std::result::Result<Metric, sqlx::Error> {
-    let is_nan: i64 = row.try_get("is_nan")?;
-    let value: f64 = row.try_get("value")?;
+fn parse_point(key: &str, text: &str) -> Result<Metric> {
+    let bad = || {
+        ferroflow_core::Error::internal(format!("corrupt metric point '{text}' for key '{key}'"))
+    };
+    let mut parts = text.split(',');
+    let mut next = || parts.next().ok_or_else(bad);
+    let timestamp = next()?.parse::<i64>().map_err(|_| bad())?;
+    let step = next()?.parse::<i64>().map_err(|_| bad())?;
+    let value = next()?.parse::<f64>().map_err(|_| bad())?;
+    let is_nan = next()? != "0";
     Ok(Metric {
         key: key.to_string(),
-        value: MetricValue(if is_nan != 0 { f64::NAN } else { value }),
-        timestamp: row.try_get("timestamp")?,
-        step: row.try_get("step")?,
+        value: MetricValue(if is_nan { f64::NAN } else { value }),
+        timestamp,
+        step,
     })
 }
-
-const HISTORY_SELECT: &str = "SELECT m.timestamp, m.step, m.value, m.is_nan FROM metrics m \
-     JOIN metric_series s ON s.series_id = m.series_id WHERE s.run_uuid = ";
 
 /// A page of a metric's history in MLflow's order (timestamp, step, value); `limit` None
 /// reads everything from `offset`.
@@ -202,14 +268,16 @@ pub async fn metric_history(
     offset: i64,
     limit: Option<i64>,
 ) -> Result<Vec<Metric>> {
-    let mut q = SqlBuilder::new(db.backend, HISTORY_SELECT);
-    q.bind_text(run_id).push(" AND s.key = ").bind_text(key);
-    q.push(" ORDER BY m.timestamp, m.step, m.value, m.is_nan");
-    if limit.is_some() || offset > 0 {
-        q.push(" LIMIT ").bind_int(limit.unwrap_or(i64::MAX));
-        q.push(" OFFSET ").bind_int(offset);
-    }
-    read_points(db, &q, key).await
+    let page = (limit.is_some() || offset > 0).then(|| (limit.unwrap_or(i64::MAX), offset));
+    read_points(
+        db,
+        run_id,
+        key,
+        "timestamp, step, value, is_nan",
+        None,
+        page,
+    )
+    .await
 }
 
 /// A metric's points in (step, timestamp, value) order, optionally within a step range.
@@ -219,26 +287,13 @@ pub async fn metric_points_by_step(
     key: &str,
     steps: Option<(i64, i64)>,
 ) -> Result<Vec<Metric>> {
-    let mut q = SqlBuilder::new(db.backend, HISTORY_SELECT);
-    q.bind_text(run_id).push(" AND s.key = ").bind_text(key);
-    if let Some((start, end)) = steps {
-        q.push(" AND m.step >= ")
-            .bind_int(start)
-            .push(" AND m.step <= ")
-            .bind_int(end);
-    }
-    q.push(" ORDER BY m.step, m.timestamp, m.value, m.is_nan");
-    read_points(db, &q, key).await
-}
-
-async fn read_points(db: &Db, q: &SqlBuilder, key: &str) -> Result<Vec<Metric>> {
-    let rows = q
-        .query()
-        .fetch_all(db.reader())
-        .await
-        .context("failed to read metric history")?;
-    rows.iter()
-        .map(|r| metric_from_row(key, r))
-        .collect::<std::result::Result<_, _>>()
-        .context("failed to decode metric history")
+    read_points(
+        db,
+        run_id,
+        key,
+        "step, timestamp, value, is_nan",
+        steps,
+        None,
+    )
+    .await
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ferroflow_core::{Db, Error, Result, StorageContext};
+use ferroflow_core::{Backend, Db, Error, Result, StorageContext};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -50,6 +50,29 @@ pub async fn insert_run(conn: &mut AnyConnection, run: &NewRun) -> Result<()> {
     .await
     .context("failed to insert run")?;
     upsert_tags(conn, &run.run_id, &run.tags).await
+}
+
+/// Lifecycle stage of each existing run among `run_ids`.
+pub async fn run_stages(
+    conn: &mut AnyConnection,
+    run_ids: &[&str],
+) -> Result<HashMap<String, String>> {
+    if run_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = SqlBuilder::new(
+        Backend::of(conn),
+        "SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid IN ",
+    );
+    q.bind_text_list(run_ids.iter().copied());
+    q.query()
+        .fetch_all(&mut *conn)
+        .await
+        .context("failed to read run lifecycle stages")?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .context("failed to decode run lifecycle stages")
 }
 
 /// The run's lifecycle stage, or None if no such run.
