@@ -65,7 +65,6 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .wrap(middleware::from_fn(metrics::track))
-                .wrap(middleware::Compress::default())
                 .route("/health", web::get().to(health))
                 .route("/version", web::get().to(version))
                 .route("/metrics", web::get().to(metrics::metrics_endpoint));
