@@ -24,6 +24,18 @@ backend_tests!(
     concurrent_writers_never_see_database_locked,
 );
 
+/// One field of every entry of `v[list]` (e.g. each metric's value).
+fn column<T>(v: &Value, list: &str, field: impl Fn(&Value) -> Option<T>) -> Vec<T> {
+    v[list]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| field(e).expect("field of expected type"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn error_code(v: &Value) -> &str {
     v["error_code"].as_str().unwrap_or("<none>")
 }
@@ -302,24 +314,14 @@ async fn metric_values_round_trip_exactly_through_history(app: &TestApp) {
     let (_, v) = app
         .get(&format!("metrics/get-history?run_id={run}&metric_key=x"))
         .await;
-    let got: Vec<f64> = v["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["value"].as_f64().unwrap())
-        .collect();
+    let got: Vec<f64> = column(&v, "metrics", |m| m["value"].as_f64());
     assert_eq!(got, values.to_vec());
     let (_, v) = app
         .get(&format!(
             "metrics/get-history-bulk-interval?run_ids={run}&metric_key=x"
         ))
         .await;
-    let got: Vec<f64> = v["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["value"].as_f64().unwrap())
-        .collect();
+    let got: Vec<f64> = column(&v, "metrics", |m| m["value"].as_f64());
     assert_eq!(got, values.to_vec());
 }
 
@@ -636,12 +638,7 @@ async fn metric_history_pages_and_bulk_interval_samples(app: &TestApp) {
             "metrics/get-history-bulk-interval?run_ids={run}&metric_key=loss&max_results=3"
         ))
         .await;
-    let steps: Vec<i64> = v["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["step"].as_i64().unwrap())
-        .collect();
+    let steps: Vec<i64> = column(&v, "metrics", |m| m["step"].as_i64());
     assert_eq!(steps, vec![0, 4, 9]);
     assert_eq!(v["metrics"][0]["run_id"], run.as_str());
     let (_, v) = app.get(&format!("metrics/get-history-bulk-interval?run_ids={run}&metric_key=loss&start_step=2&end_step=3")).await;
