@@ -48,6 +48,17 @@ CREATE TABLE metrics (
     PRIMARY KEY (series_id, timestamp, step, value, is_nan)
 );
 
+-- Points not yet merged into `metrics` (used by the SQLite writer; PostgreSQL writes
+-- straight into `metrics`, so this stays empty here). Readers see both tables.
+CREATE TABLE metrics_recent (
+    series_id BIGINT           NOT NULL REFERENCES metric_series (series_id),
+    timestamp BIGINT           NOT NULL,
+    step      BIGINT           NOT NULL,
+    value     DOUBLE PRECISION NOT NULL,
+    is_nan    BIGINT           NOT NULL,
+    PRIMARY KEY (series_id, timestamp, step, value, is_nan)
+);
+
 CREATE TABLE latest_metrics (
     run_uuid  TEXT    NOT NULL REFERENCES runs (run_uuid),
     key       TEXT    NOT NULL,

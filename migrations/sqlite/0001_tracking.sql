@@ -48,6 +48,19 @@ CREATE TABLE metrics (
     PRIMARY KEY (series_id, timestamp, step, value, is_nan)
 ) WITHOUT ROWID;
 
+-- Points not yet merged into `metrics`. On SQLite, new points land here and the writer
+-- moves them into `metrics` in series order every ~100k rows: a point appended to a long
+-- series dirties one page of `metrics`, so writing them one batch at a time costs a page per
+-- point, while a merge writes each series' tail page once. Readers see both tables.
+CREATE TABLE metrics_recent (
+    series_id INTEGER NOT NULL REFERENCES metric_series (series_id),
+    timestamp BIGINT  NOT NULL,
+    step      BIGINT  NOT NULL,
+    value     REAL    NOT NULL,
+    is_nan    INTEGER NOT NULL,
+    PRIMARY KEY (series_id, timestamp, step, value, is_nan)
+) WITHOUT ROWID;
+
 CREATE TABLE latest_metrics (
     run_uuid  TEXT    NOT NULL REFERENCES runs (run_uuid),
     key       TEXT    NOT NULL,

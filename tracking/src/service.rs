@@ -5,7 +5,7 @@ use ferroflow_core::{now_millis, paging, Backend, Db, Error, ErrorCode, Result, 
 use crate::model::*;
 use crate::store;
 use crate::validate;
-use crate::writer::BatchWriter;
+use crate::writer::{BatchWriter, DEFAULT_MERGE_THRESHOLD};
 
 /// Parameters of `runs/search`.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +51,18 @@ impl TrackingService {
     /// `artifact_root` is where new experiments' artifacts go (`mlflow-artifacts:/` by default).
     /// On SQLite this starts the group-commit writer, so it must run inside a tokio runtime.
     pub fn new(db: Db, artifact_root: impl Into<String>) -> Self {
-        let writer = (db.backend == Backend::Sqlite).then(|| BatchWriter::spawn(db.clone()));
+        Self::with_merge_threshold(db, artifact_root, DEFAULT_MERGE_THRESHOLD)
+    }
+
+    /// As [`TrackingService::new`], merging recent metric points every `merge_threshold`
+    /// points (SQLite; tests use a small one).
+    pub fn with_merge_threshold(
+        db: Db,
+        artifact_root: impl Into<String>,
+        merge_threshold: usize,
+    ) -> Self {
+        let writer = (db.backend == Backend::Sqlite)
+            .then(|| BatchWriter::spawn(db.clone(), merge_threshold));
         TrackingService {
             db,
             artifact_root: artifact_root.into(),
@@ -696,6 +707,10 @@ impl Batch {
             params,
             tags: dedup_last_wins(tags),
         })
+    }
+
+    pub fn metric_count(&self) -> usize {
+        self.metrics.len()
     }
 
     /// Number of entities (metrics + params + tags).

@@ -7,11 +7,14 @@ use ferroflow_core::{Db, Error, Result, StorageContext};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::service::{apply_batches, Batch};
+use crate::store;
 
 /// Requests waiting for the writer before senders are made to wait (back-pressure).
 const QUEUE_CAPACITY: usize = 1024;
 /// Most metrics, params and tags applied in one transaction; bounds a group's latency.
 const MAX_ENTITIES_PER_GROUP: usize = 20_000;
+/// Points collected in `metrics_recent` before they are merged into `metrics`.
+pub const DEFAULT_MERGE_THRESHOLD: usize = 100_000;
 
 struct Job {
     run_id: String,
@@ -26,10 +29,11 @@ pub struct BatchWriter {
 }
 
 impl BatchWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn spawn(db: Db) -> BatchWriter {
+    /// Starts the writer task on the current tokio runtime; it merges recent metric points
+    /// into the history table whenever `merge_threshold` of them have accumulated.
+    pub fn spawn(db: Db, merge_threshold: usize) -> BatchWriter {
         let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(db, rx));
+        tokio::spawn(run(db, rx, merge_threshold));
         BatchWriter { jobs }
     }
 
@@ -50,7 +54,8 @@ impl BatchWriter {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
+async fn run(db: Db, mut rx: mpsc::Receiver<Job>, merge_threshold: usize) {
+    let mut unmerged = store::recent_metric_count(&db).await.unwrap_or(0).max(0) as usize;
     while let Some(first) = rx.recv().await {
         let mut entities = first.batch.len();
         let mut jobs = vec![first];
@@ -65,10 +70,32 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
         }
         let results = apply_group(&db, &jobs).await;
         for (job, result) in jobs.into_iter().zip(results) {
+            if result.is_ok() {
+                unmerged += job.batch.metric_count();
+            }
             // The requester may have gone away; its batch is committed regardless.
             let _ = job.reply.send(result);
         }
+        if unmerged >= merge_threshold {
+            match merge(&db).await {
+                Ok(()) => unmerged = 0,
+                // Points stay readable in metrics_recent; the next group tries again.
+                Err(e) => tracing::error!(error = %e, "merging recent metrics failed"),
+            }
+        }
     }
+}
+
+async fn merge(db: &Db) -> Result<()> {
+    let mut tx = db
+        .writer()
+        .begin()
+        .await
+        .context("failed to begin transaction")?;
+    let moved = store::merge_recent_metrics(&mut tx).await?;
+    tx.commit().await.context("failed to commit metric merge")?;
+    tracing::debug!(moved, "merged recent metric points");
+    Ok(())
 }
 
 /// One transaction for the whole group. A batch rejected by validation (inactive run, changed
@@ -93,5 +120,88 @@ async fn apply_group(db: &Db, jobs: &[Job]) -> Vec<Result<()>> {
     match tx.commit().await.context("failed to commit batch") {
         Ok(()) => results,
         Err(e) => fail_all(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferroflow_core::{Db, StoreUri};
+
+    use crate::model::NewMetric;
+    use crate::service::{CreateRun, TrackingService};
+    use crate::store;
+
+    fn points(key: &str, steps: std::ops::Range<i64>) -> Vec<NewMetric> {
+        steps
+            .map(|step| NewMetric {
+                key: key.into(),
+                value: step as f64 * 0.5,
+                timestamp: 7,
+                step,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn merged_and_recent_points_read_as_one_history() {
+        let dir =
+            std::env::temp_dir().join(format!("ferroflow-writer-{}", ferroflow_core::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&StoreUri::Sqlite(dir.join("t.db")), 4)
+            .await
+            .unwrap();
+        let svc = TrackingService::with_merge_threshold(db.clone(), "mlflow-artifacts:/", 10);
+        svc.init().await.unwrap();
+        let exp = svc.create_experiment("e", None, &[]).await.unwrap();
+        let run = svc
+            .create_run(CreateRun {
+                experiment_id: Some(exp),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .info
+            .run_id;
+
+        // 12 points cross the threshold of 10 and are merged; the next 6 stay recent, and a
+        // point logged again after its merge must not appear twice.
+        svc.log_batch(&run, points("loss", 0..6), vec![], vec![])
+            .await
+            .unwrap();
+        svc.log_batch(&run, points("loss", 6..12), vec![], vec![])
+            .await
+            .unwrap();
+        svc.log_batch(&run, points("loss", 12..18), vec![], vec![])
+            .await
+            .unwrap();
+        svc.log_batch(&run, points("loss", 0..1), vec![], vec![])
+            .await
+            .unwrap();
+        assert_eq!(store::recent_metric_count(&db).await.unwrap(), 7);
+
+        let history = svc
+            .metric_history(&run, "loss", None, None)
+            .await
+            .unwrap()
+            .items;
+        let steps: Vec<i64> = history.iter().map(|m| m.step).collect();
+        assert_eq!(steps, (0..18).collect::<Vec<_>>());
+        assert_eq!(history[17].value.0, 8.5);
+        let page = svc
+            .metric_history(&run, "loss", Some(5), None)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 5);
+        assert!(page.next_page_token.is_some());
+        let sampled = svc
+            .metric_history_bulk_interval(std::slice::from_ref(&run), "loss", Some((10, 13)), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            sampled.iter().map(|m| m.step).collect::<Vec<_>>(),
+            vec![10, 11, 12, 13]
+        );
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

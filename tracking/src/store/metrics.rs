@@ -11,6 +11,32 @@ use crate::model::{Metric, MetricValue, NewMetric};
 /// Rows per INSERT statement: keeps bound parameters under every backend's limit.
 const METRIC_ROWS_PER_STATEMENT: usize = 500;
 
+/// Moves every point of `metrics_recent` into `metrics` in series order, on the caller's
+/// transaction; returns how many rows were moved. SQLite only (its writer is the only one).
+pub async fn merge_recent_metrics(conn: &mut AnyConnection) -> Result<u64> {
+    sqlx::query(
+        "INSERT INTO metrics (series_id, timestamp, step, value, is_nan) \
+         SELECT series_id, timestamp, step, value, is_nan FROM metrics_recent WHERE true \
+         ORDER BY series_id, timestamp, step, value, is_nan ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut *conn)
+    .await
+    .context("failed to merge recent metrics")?;
+    let moved = sqlx::query("DELETE FROM metrics_recent")
+        .execute(&mut *conn)
+        .await
+        .context("failed to clear merged metrics")?;
+    Ok(moved.rows_affected())
+}
+
+/// Rows waiting in `metrics_recent`.
+pub async fn recent_metric_count(db: &Db) -> Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM metrics_recent")
+        .fetch_one(db.reader())
+        .await
+        .context("failed to count recent metrics")
+}
+
 /// A metric point of a run, as handed to [`insert_metrics`].
 pub type RunPoint<'a> = (&'a str, &'a NewMetric);
 
@@ -27,10 +53,16 @@ pub async fn insert_metrics(conn: &mut AnyConnection, points: &[RunPoint<'_>]) -
         .map(|(run, m)| (series[&(*run, m.key.as_str())], *m))
         .collect();
     rows.sort_unstable_by_key(|(id, m)| (*id, m.timestamp, m.step));
+    // SQLite's single writer appends to `metrics_recent` and merges it in bulk (see
+    // `merge_recent_metrics`); PostgreSQL's concurrent writers go straight to `metrics`.
+    let table = match backend {
+        Backend::Sqlite => "metrics_recent",
+        Backend::Postgres => "metrics",
+    };
     for chunk in rows.chunks(METRIC_ROWS_PER_STATEMENT) {
         let mut q = SqlBuilder::new(
             backend,
-            "INSERT INTO metrics (series_id, timestamp, step, value, is_nan) VALUES ",
+            format!("INSERT INTO {table} (series_id, timestamp, step, value, is_nan) VALUES "),
         );
         for (i, (id, m)) in chunk.iter().enumerate() {
             let (value, is_nan) = m.stored_value();
@@ -207,17 +239,27 @@ async fn read_points(
     };
     let mut q = SqlBuilder::new(
         db.backend,
-        format!(
-            "SELECT string_agg({point}, ';' ORDER BY {order}) FROM (SELECT m.timestamp, m.step, m.value, m.is_nan \
-             FROM metrics m JOIN metric_series s ON s.series_id = m.series_id WHERE s.run_uuid = "
-        ),
+        "WITH s AS (SELECT series_id FROM metric_series WHERE run_uuid = ",
     );
-    q.bind_text(run_id).push(" AND s.key = ").bind_text(key);
-    if let Some((start, end)) = range {
-        q.push(" AND m.step >= ")
-            .bind_int(start)
-            .push(" AND m.step <= ")
-            .bind_int(end);
+    q.bind_text(run_id).push(" AND key = ").bind_text(key);
+    q.push(&format!(
+        ") SELECT string_agg({point}, ';' ORDER BY {order}) FROM ("
+    ));
+    // Merged and not-yet-merged points; UNION drops a point logged again after a merge,
+    // as the primary key drops it within one table.
+    for (i, table) in ["metrics", "metrics_recent"].into_iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ");
+        }
+        q.push(&format!(
+            "SELECT m.timestamp, m.step, m.value, m.is_nan FROM {table} m JOIN s ON s.series_id = m.series_id"
+        ));
+        if let Some((start, end)) = range {
+            q.push(" WHERE m.step >= ")
+                .bind_int(start)
+                .push(" AND m.step <= ")
+                .bind_int(end);
+        }
     }
     if let Some((limit, offset)) = page {
         q.push(&format!(" ORDER BY {order} LIMIT "))
