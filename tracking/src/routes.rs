@@ -232,18 +232,28 @@ fn empty() -> HttpResponse {
 }
 
 /// A page as `{"<field>": [...], "next_page_token": "..."}`, empty parts omitted like MLflow.
+/// Serialized straight from the items (no intermediate JSON tree).
+struct PageBody<'a, T> {
+    field: &'a str,
+    page: Page<T>,
+}
+
+impl<T: Serialize> Serialize for PageBody<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        if !self.page.items.is_empty() {
+            map.serialize_entry(self.field, &self.page.items)?;
+        }
+        if let Some(t) = &self.page.next_page_token {
+            map.serialize_entry("next_page_token", t)?;
+        }
+        map.end()
+    }
+}
+
 fn page_response<T: Serialize>(field: &str, page: Page<T>) -> Result<HttpResponse> {
-    let mut body = Map::new();
-    if !page.items.is_empty() {
-        body.insert(
-            field.to_string(),
-            serde_json::to_value(page.items).map_err(|e| Error::internal(e.to_string()))?,
-        );
-    }
-    if let Some(t) = page.next_page_token {
-        body.insert("next_page_token".into(), Value::String(t));
-    }
-    Ok(ok(Value::Object(body)))
+    Ok(ok(PageBody { field, page }))
 }
 
 // ----- experiments -----
