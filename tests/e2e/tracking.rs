@@ -299,7 +299,7 @@ async fn metric_values_round_trip_exactly_through_history(app: &TestApp) {
         0.1 + 0.2,
         1e-300,
         -2.5e-8,
-        123456789.123456789,
+        123_456_789.123_456_79,
         5e-324,
         f64::MAX,
         3.0,
