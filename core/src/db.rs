@@ -109,6 +109,16 @@ impl Db {
         let db = match uri {
             StoreUri::Sqlite(path) => Self::connect_sqlite(path, max_connections).await?,
             StoreUri::Postgres(url) => {
+                // One direct connection first: it fails fast with the real cause (refused,
+                // unknown host, bad password) where the pool would only report a timeout.
+                use sqlx::Connection;
+                let probe = sqlx::AnyConnection::connect(url).await.map_err(|e| {
+                    Error::internal(format!(
+                        "cannot connect to backend store {}: {e}",
+                        uri.redacted()
+                    ))
+                })?;
+                let _ = probe.close().await;
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections.max(2))
                     .acquire_timeout(Duration::from_secs(10))
