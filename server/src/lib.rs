@@ -79,6 +79,13 @@ impl Application {
             }
             app.default_service(web::to(not_found))
         })
+        // Responses written in more than one segment otherwise wait for the client's delayed
+        // ACK (Nagle): ~40 ms stalls on keep-alive connections.
+        .on_connect(|conn, _ext| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .workers(workers)
         .listen(listener)?
         .run();
