@@ -22,6 +22,7 @@ backend_tests!(
     run_lifecycle_update_delete_restore_and_view_types,
     log_inputs_records_datasets_searchable_by_name,
     concurrent_writers_never_see_database_locked,
+    prometheus_metrics_count_requests_per_route_and_show_the_pool,
 );
 
 /// One field of every entry of `v[list]` (e.g. each metric's value).
@@ -781,5 +782,35 @@ async fn concurrent_writers_never_see_database_locked(app: &TestApp) {
     assert!(
         v.get("metrics").is_none(),
         "a rejected batch wrote metrics: {v}"
+    );
+}
+
+async fn prometheus_metrics_count_requests_per_route_and_show_the_pool(app: &TestApp) {
+    app.create_experiment("metrics-a").await;
+    app.create_experiment("metrics-b").await;
+    let _ = app.get("experiments/get?experiment_id=999999").await;
+    let (status, text) = app.raw(reqwest::Method::GET, "/metrics", "").await;
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("Prometheus text").to_string();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix} in:\n{text}"))
+            .to_string()
+    };
+    let created = line(
+        r#"ferroflow_http_requests_total{method="POST",route="/api/2.0/mlflow/experiments/create",status="200"}"#,
+    );
+    assert!(created.ends_with(" 2"), "{created}");
+    line(
+        r#"ferroflow_http_requests_total{method="GET",route="/api/2.0/mlflow/experiments/get",status="404"}"#,
+    );
+    line(
+        r#"ferroflow_http_request_duration_seconds_count{method="POST",route="/api/2.0/mlflow/experiments/create"}"#,
+    );
+    line(r#"ferroflow_db_pool_connections{state="open"}"#);
+    assert!(
+        !text.contains(r#"route="/metrics""#),
+        "/metrics must not count itself"
     );
 }
