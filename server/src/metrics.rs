@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -104,19 +106,18 @@ pub async fn track(
     }
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().to_string();
+    let span = tracing::info_span!("request", method = %method, path = %req.path());
     let started = Instant::now();
-    let res = next.call(req).await?;
+    let res = next.call(req).instrument(span.clone()).await?;
+    let elapsed = started.elapsed();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = res.status().as_u16();
+    span.in_scope(|| tracing::debug!(route, status, micros = elapsed.as_micros() as u64, "served"));
     if let Some(m) = metrics {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
-        m.observe(
-            &method,
-            &route,
-            res.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        m.observe(&method, &route, status, elapsed.as_secs_f64());
     }
     Ok(res)
 }
