@@ -5,6 +5,7 @@ pub mod db;
 pub mod error;
 pub mod paging;
 pub mod search;
+pub mod search_registry;
 
 pub use db::{Backend, Db, StoreUri};
 pub use error::{Error, ErrorCode, Result, StorageContext};

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpRequest, HttpResponse, HttpServer};
 use ferroflow_core::{Db, Error, ErrorCode};
+use ferroflow_registry::RegistryService;
 use ferroflow_tracking::TrackingService;
 use serde_json::json;
 
@@ -55,12 +56,14 @@ impl Application {
         })?;
         let port = listener.local_addr()?.port();
 
+        let registry = web::Data::new(RegistryService::new(db.clone(), tracking.clone()));
         let tracking = web::Data::new(tracking);
         let db_data = web::Data::new(db.clone());
         let metrics = web::Data::new(Metrics::new());
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(tracking.clone())
+                .app_data(registry.clone())
                 .app_data(db_data.clone())
                 .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
@@ -75,7 +78,11 @@ impl Application {
                 );
             }
             for prefix in API_PREFIXES {
-                app = app.service(web::scope(prefix).configure(ferroflow_tracking::configure));
+                app = app.service(
+                    web::scope(prefix)
+                        .configure(ferroflow_tracking::configure)
+                        .configure(ferroflow_registry::configure),
+                );
             }
             app.default_service(web::to(not_found))
         })
@@ -130,11 +137,14 @@ async fn server_info() -> HttpResponse {
 }
 
 async fn not_found(req: HttpRequest) -> actix_web::Result<HttpResponse> {
-    let known = ferroflow_tracking::routes::ROUTES.iter().any(|(_, p)| {
-        API_PREFIXES
-            .iter()
-            .any(|prefix| req.path() == format!("{prefix}{p}"))
-    });
+    let known = ferroflow_tracking::routes::ROUTES
+        .iter()
+        .chain(ferroflow_registry::routes::ROUTES)
+        .any(|(_, p)| {
+            API_PREFIXES
+                .iter()
+                .any(|prefix| req.path() == format!("{prefix}{p}"))
+        });
     let err = if known {
         Error::new(
             ErrorCode::BadRequest,

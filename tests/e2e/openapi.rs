@@ -41,6 +41,7 @@ fn spec_operations() -> BTreeSet<(String, String)> {
 fn server_operations() -> BTreeSet<(String, String)> {
     let mut ops: BTreeSet<(String, String)> = ferroflow_tracking::routes::ROUTES
         .iter()
+        .chain(ferroflow_registry::routes::ROUTES)
         .map(|(m, p)| (m.to_string(), format!("/api/2.0/mlflow{p}")))
         .collect();
     ops.extend(

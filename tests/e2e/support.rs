@@ -22,6 +22,8 @@ fn postgres_admin_url() -> String {
 /// A running server with its own store, removed when dropped.
 pub struct TestApp {
     pub address: String,
+    /// The backend store URI the server runs on (for tests that open the store directly).
+    pub store_uri: String,
     pub client: reqwest::Client,
     dir: PathBuf,
     postgres_db: Option<String>,
@@ -87,7 +89,7 @@ pub async fn spawn_app(store: Store) -> Option<TestApp> {
             (format!("{base}/{name}"), Some(name))
         }
     };
-    let config = ServerConfig::for_store(uri, dir.join("artifacts"));
+    let config = ServerConfig::for_store(uri.clone(), dir.join("artifacts"));
     let app = Application::build(&config)
         .await
         .expect("build application");
@@ -95,6 +97,7 @@ pub async fn spawn_app(store: Store) -> Option<TestApp> {
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
         address,
+        store_uri: uri,
         client: reqwest::Client::new(),
         dir,
         postgres_db,
@@ -123,6 +126,18 @@ impl TestApp {
             .await
             .expect("request");
         Self::read(res).await
+    }
+
+    /// Sends JSON with any method to `/api/2.0/mlflow/<path>` (PATCH and DELETE carry JSON
+    /// bodies in the registry API); returns (status, body).
+    pub async fn call(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let method: reqwest::Method = method.parse().expect("HTTP method");
+        self.raw(
+            method,
+            &format!("/api/2.0/mlflow/{path}"),
+            &body.to_string(),
+        )
+        .await
     }
 
     pub async fn raw(&self, method: reqwest::Method, url_path: &str, body: &str) -> (u16, Value) {

@@ -88,7 +88,11 @@ type Svc = web::Data<TrackingService>;
 
 /// Parses a request: the JSON body for POST, the query string (repeated keys for the named
 /// list fields) for GET. Type errors name the offending field.
-fn parse<T: DeserializeOwned>(req: &HttpRequest, body: &[u8], list_fields: &[&str]) -> Result<T> {
+pub fn parse<T: DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+    list_fields: &[&str],
+) -> Result<T> {
     if req.method() == actix_web::http::Method::GET {
         let value = query_to_json(req.query_string(), list_fields)?;
         return serde_path_to_error::deserialize(value).map_err(|e| {
@@ -153,7 +157,7 @@ fn query_to_json(query: &str, list_fields: &[&str]) -> Result<Value> {
 }
 
 /// int64 fields: JSON numbers, or strings of digits (query strings, proto3-JSON clients).
-fn int64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
+pub fn int64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
     struct Int64;
     impl<'de> serde::de::Visitor<'de> for Int64 {
         type Value = Option<i64>;
@@ -197,7 +201,7 @@ fn int64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D:
     d.deserialize_option(Int64)
 }
 
-fn required<T>(value: Option<T>, field: &str) -> Result<T> {
+pub fn required<T>(value: Option<T>, field: &str) -> Result<T> {
     value.ok_or_else(|| missing_value(field))
 }
 
@@ -252,7 +256,7 @@ impl<T: Serialize> Serialize for PageBody<'_, T> {
     }
 }
 
-fn page_response<T: Serialize>(field: &str, page: Page<T>) -> Result<HttpResponse> {
+pub fn page_response<T: Serialize>(field: &str, page: Page<T>) -> Result<HttpResponse> {
     Ok(ok(PageBody { field, page }))
 }
 
@@ -556,12 +560,12 @@ async fn delete_tag(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<Http
 
 /// A key/value entry of a list; required-ness is checked with the entry's path.
 #[derive(Deserialize)]
-struct KeyValueEntry {
-    key: Option<String>,
-    value: Option<String>,
+pub struct KeyValueEntry {
+    pub key: Option<String>,
+    pub value: Option<String>,
 }
 
-fn key_values(entries: Vec<KeyValueEntry>, field: &str) -> Result<Vec<KeyValue>> {
+pub fn key_values(entries: Vec<KeyValueEntry>, field: &str) -> Result<Vec<KeyValue>> {
     entries
         .into_iter()
         .enumerate()
