@@ -3,9 +3,11 @@
 
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod paging;
 pub mod search;
 pub mod search_registry;
+pub mod sql;
 
 pub use db::{Backend, Db, StoreUri};
 pub use error::{Error, ErrorCode, Result, StorageContext};

@@ -5,6 +5,13 @@ use base64::Engine;
 
 use crate::{Error, Result};
 
+/// One page of a search: its items and, when more remain, the token of the next page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: Option<String>,
+}
+
 /// Encodes the offset of the next page.
 pub fn encode_offset(offset: i64) -> String {
     STANDARD.encode(format!("{{\"offset\": {offset}}}"))

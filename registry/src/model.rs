@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-pub use ferroflow_tracking::model::{KeyValue, Page};
+pub use ferroflow_core::paging::Page;
+pub use ferroflow_tracking::model::KeyValue;
 
 /// The four model version stages, in MLflow's canonical spelling.
 pub const STAGES: [&str; 4] = ["None", "Staging", "Production", "Archived"];

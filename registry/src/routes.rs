@@ -2,10 +2,9 @@
 //! serialize. Mounted under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use ferroflow_core::http::{int64, page_response, parse, required};
 use ferroflow_core::Result;
-use ferroflow_tracking::routes::{
-    int64, key_values, page_response, parse, required, KeyValueEntry,
-};
+use ferroflow_tracking::routes::{key_values, KeyValueEntry};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 

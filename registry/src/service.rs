@@ -67,7 +67,7 @@ fn version_not_found(name: &str, version: i64) -> Error {
 /// MLflow's `_validate_model_name`.
 pub fn validate_model_name(name: &str, field: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(ferroflow_tracking::validate::missing_value(field));
+        return Err(ferroflow_core::http::missing_value(field));
     }
     if name.contains('/') || name.contains(':') {
         return Err(Error::invalid(format!(
@@ -600,7 +600,7 @@ impl RegistryService {
     pub async fn create_model_version(&self, req: CreateModelVersion) -> Result<ModelVersion> {
         validate_model_name(&req.name, "name")?;
         if req.source.is_empty() {
-            return Err(ferroflow_tracking::validate::missing_value("source"));
+            return Err(ferroflow_core::http::missing_value("source"));
         }
         for t in &req.tags {
             validate_tag(&t.key, &t.value)?;

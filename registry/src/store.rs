@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use ferroflow_core::search_registry::{
     RegistryComparison, RegistryKey, RegistryOp, RegistryOrderBy, RegistryValue,
 };
+use ferroflow_core::sql::SqlBuilder;
 use ferroflow_core::{Backend, Error, Result, StorageContext};
-use ferroflow_tracking::store::SqlBuilder;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 

@@ -215,12 +215,7 @@ pub const RUN_NAME_TAG: &str = "mlflow.runName";
 pub const USER_TAG: &str = "mlflow.user";
 pub const DATASET_CONTEXT_TAG: &str = "mlflow.data.context";
 
-/// One page of a search.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_page_token: Option<String>,
-}
+pub use ferroflow_core::paging::Page;
 
 /// A metric point to record (validated by the service).
 #[derive(Debug, Clone, PartialEq)]

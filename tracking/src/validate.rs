@@ -29,9 +29,7 @@ pub fn invalid_value(path: &str, value: &str, message: Option<&str>) -> Error {
     }
 }
 
-pub fn missing_value(path: &str) -> Error {
-    Error::invalid(format!("Missing value for required parameter '{path}'."))
-}
+pub use ferroflow_core::http::missing_value;
 
 fn exceeds_maximum_length(path: &str, limit: usize) -> Error {
     Error::invalid(format!(
