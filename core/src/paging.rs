@@ -12,6 +12,19 @@ pub struct Page<T> {
     pub next_page_token: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The page of a query that fetched up to `limit + 1` rows from `offset`: at most `limit`
+    /// items, and a token for the next page when the extra row shows more remain.
+    pub fn from_overfetch(mut items: Vec<T>, offset: i64, limit: i64) -> Page<T> {
+        let more = items.len() as i64 > limit;
+        items.truncate(limit.max(0) as usize);
+        Page {
+            items,
+            next_page_token: more.then(|| encode_offset(offset + limit)),
+        }
+    }
+}
+
 /// Encodes the offset of the next page.
 pub fn encode_offset(offset: i64) -> String {
     STANDARD.encode(format!("{{\"offset\": {offset}}}"))
@@ -48,6 +61,16 @@ pub fn decode_offset(token: Option<&str>) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overfetched_rows_become_a_page_and_a_token() {
+        let page = Page::from_overfetch(vec![1, 2, 3], 10, 2);
+        assert_eq!(page.items, vec![1, 2]);
+        assert_eq!(decode_offset(page.next_page_token.as_deref()).unwrap(), 12);
+        assert!(Page::from_overfetch(vec![1, 2], 0, 2)
+            .next_page_token
+            .is_none());
+    }
 
     #[test]
     fn offsets_round_trip_through_tokens() {

@@ -201,20 +201,6 @@ fn prompt_rule(filter: Vec<RegistryComparison>) -> (Vec<RegistryComparison>, boo
     }
 }
 
-fn page<T>(items: Vec<T>, offset: i64, max_results: i64) -> Page<T> {
-    let mut items = items;
-    let next_page_token = if items.len() as i64 > max_results {
-        items.truncate(max_results as usize);
-        Some(paging::encode_offset(offset + max_results))
-    } else {
-        None
-    };
-    Page {
-        items,
-        next_page_token,
-    }
-}
-
 fn max_results_in(value: Option<i64>, default: i64, limit: i64) -> Result<i64> {
     let v = value.unwrap_or(default);
     if v < 1 {
@@ -426,7 +412,7 @@ impl RegistryService {
         )
         .await?;
         let models = self.load_models(&mut conn, &names).await?;
-        Ok(page(models, offset, max_results))
+        Ok(Page::from_overfetch(models, offset, max_results))
     }
 
     /// The latest version in each requested stage (all stages when none are given), with
@@ -736,7 +722,7 @@ impl RegistryService {
             max_results + 1,
         )
         .await?;
-        Ok(page(versions, offset, max_results))
+        Ok(Page::from_overfetch(versions, offset, max_results))
     }
 
     /// Where a version's files are: its source, as MLflow answers when no storage location

@@ -158,7 +158,7 @@ impl TrackingService {
             offset,
             max_results + 1,
         )?;
-        Ok(page(
+        Ok(Page::from_overfetch(
             store::fetch_experiments(&self.db, &q).await?,
             offset,
             max_results,
@@ -545,7 +545,7 @@ impl TrackingService {
             offset,
             max_results + 1,
         )?;
-        let infos = page(
+        let infos = Page::from_overfetch(
             store::fetch_run_infos(&self.db, &q).await?,
             offset,
             max_results,
@@ -578,7 +578,7 @@ impl TrackingService {
             store::metric_history(&self.db, run_id, key, offset, max_results.map(|m| m + 1))
                 .await?;
         Ok(match max_results {
-            Some(m) => page(items, offset, m),
+            Some(m) => Page::from_overfetch(items, offset, m),
             None => Page {
                 items,
                 next_page_token: None,
@@ -798,16 +798,6 @@ fn inactive_run(run_id: &str, stage: &str) -> Error {
     Error::invalid(format!(
         "The run {run_id} must be in the 'active' state. Current state is {stage}."
     ))
-}
-
-/// Trims a result fetched with `limit + 1` rows to `limit`, with a token when more remain.
-fn page<T>(mut items: Vec<T>, offset: i64, limit: i64) -> Page<T> {
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    Page {
-        items,
-        next_page_token: more.then(|| paging::encode_offset(offset + limit)),
-    }
 }
 
 /// Keeps the last value of each key, in first-seen order.
