@@ -9,6 +9,7 @@ use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpRequest, HttpResponse, HttpServer};
 use ferroflow_core::{Db, Error, ErrorCode};
 use ferroflow_registry::RegistryService;
+use ferroflow_tracking::artifacts::{ArtifactService, ArtifactStore};
 use ferroflow_tracking::TrackingService;
 use serde_json::json;
 
@@ -56,16 +57,26 @@ impl Application {
         })?;
         let port = listener.local_addr()?.port();
 
+        let artifact_store = ArtifactStore::open(&config.artifacts_destination)
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let metrics = Metrics::new();
+        let artifacts = web::Data::new(ArtifactService::new(
+            artifact_store,
+            tracking.clone(),
+            metrics.artifact_counters(),
+        ));
+        let multipart_uploads = artifacts.multipart_uploads_enabled();
         let registry = web::Data::new(RegistryService::new(db.clone(), tracking.clone()));
         let tracking = web::Data::new(tracking);
         let db_data = web::Data::new(db.clone());
-        let metrics = web::Data::new(Metrics::new());
+        let metrics = web::Data::new(metrics);
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(tracking.clone())
                 .app_data(registry.clone())
                 .app_data(db_data.clone())
                 .app_data(metrics.clone())
+                .app_data(artifacts.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .wrap(middleware::from_fn(metrics::track))
                 .route("/health", web::get().to(health))
@@ -74,9 +85,11 @@ impl Application {
             for version3 in ["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"] {
                 app = app.route(
                     &format!("{version3}/server-info"),
-                    web::get().to(server_info),
+                    web::get().to(move || server_info(multipart_uploads)),
                 );
             }
+            // Before the `/api/2.0/mlflow` scopes: `artifacts/list` is matched here.
+            app = app.configure(ferroflow_tracking::artifacts::configure);
             for prefix in API_PREFIXES {
                 app = app.service(
                     web::scope(prefix)
@@ -122,13 +135,14 @@ async fn version() -> HttpResponse {
         .body(MLFLOW_API_VERSION)
 }
 
-/// `GET /api/3.0/mlflow/server-info`, with the keys MLflow 3.17.2 answers.
-async fn server_info() -> HttpResponse {
+/// `GET /api/3.0/mlflow/server-info`, with the keys MLflow 3.17.2 answers. Multipart
+/// uploads and downloads (presigned part URLs) are not offered by the proxied store.
+async fn server_info(multipart_uploads: bool) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "store_type": "SqlStore",
         "workspaces_enabled": false,
         "trace_archival_enabled": false,
-        "multipart_uploads_enabled": false,
+        "multipart_uploads_enabled": multipart_uploads,
         "multipart_downloads_enabled": false,
         "presigned_upload_run_id_supported": false,
         "presigned_upload_model_id_supported": false,
@@ -144,7 +158,8 @@ async fn not_found(req: HttpRequest) -> actix_web::Result<HttpResponse> {
             API_PREFIXES
                 .iter()
                 .any(|prefix| req.path() == format!("{prefix}{p}"))
-        });
+        })
+        || ferroflow_tracking::artifacts::routes::is_artifact_route(req.path());
     let err = if known {
         Error::new(
             ErrorCode::BadRequest,

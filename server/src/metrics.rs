@@ -20,6 +20,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    artifact_bytes: IntCounterVec,
 }
 
 impl Metrics {
@@ -53,10 +54,19 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric definition");
+        let artifact_bytes = IntCounterVec::new(
+            Opts::new(
+                "ferroflow_artifact_bytes_total",
+                "Proxied artifact bytes received (in) and sent (out)",
+            ),
+            &["direction"],
+        )
+        .expect("valid metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(pool.clone()),
+            Box::new(artifact_bytes.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -65,6 +75,15 @@ impl Metrics {
             requests,
             latency,
             pool,
+            artifact_bytes,
+        }
+    }
+
+    /// The artifact byte counters, for the artifact service.
+    pub fn artifact_counters(&self) -> ferroflow_tracking::artifacts::ByteCounters {
+        ferroflow_tracking::artifacts::ByteCounters {
+            bytes_in: self.artifact_bytes.with_label_values(&["in"]),
+            bytes_out: self.artifact_bytes.with_label_values(&["out"]),
         }
     }
 

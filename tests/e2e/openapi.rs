@@ -49,6 +49,11 @@ fn server_operations() -> BTreeSet<(String, String)> {
             .iter()
             .map(|(m, p)| (m.to_string(), p.to_string())),
     );
+    ops.extend(
+        ferroflow_tracking::artifacts::ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string())),
+    );
     ops
 }
 

@@ -105,6 +105,11 @@ pub async fn spawn_app(store: Store) -> Option<TestApp> {
 }
 
 impl TestApp {
+    /// The directory the server's `--artifacts-destination` points at.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.dir.join("artifacts")
+    }
+
     /// POSTs JSON to `/api/2.0/mlflow/<path>`; returns (status, body).
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let res = self

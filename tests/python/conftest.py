@@ -8,7 +8,9 @@ Which server the suite talks to:
   * otherwise                                -> start the ferroflow binary (FERROFLOW_BIN or
                                                <repo>/target/debug/ferroflow) on a free port with
                                                a fresh SQLite file and artifacts dir, or the
-                                               store in FERROFLOW_TEST_BACKEND_STORE_URI.
+                                               store in FERROFLOW_TEST_BACKEND_STORE_URI and the
+                                               destination in
+                                               FERROFLOW_TEST_ARTIFACTS_DESTINATION.
 """
 
 from __future__ import annotations
@@ -156,7 +158,8 @@ def tracking_uri(server_kind):
             argv = [
                 str(mlflow_bin), "server",
                 "--backend-store-uri", f"sqlite:///{db}",
-                "--default-artifact-root", str(artifacts),
+                # Proxied artifacts (mlflow-artifacts:/), as ferroflow serves them.
+                "--artifacts-destination", str(artifacts),
                 "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "1",
             ]  # fmt: skip
@@ -165,11 +168,14 @@ def tracking_uri(server_kind):
             # FERROFLOW_TEST_BACKEND_STORE_URI runs the suite on another store (the test
             # command points it at a fresh PostgreSQL database).
             store = os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI") or f"sqlite:///{db}"
+            # FERROFLOW_TEST_ARTIFACTS_DESTINATION (e.g. s3://bucket/prefix) replaces the
+            # local artifacts directory.
+            destination = os.environ.get("FERROFLOW_TEST_ARTIFACTS_DESTINATION") or str(artifacts)
             argv = [
                 str(binary), "server",
                 "--host", "127.0.0.1", "--port", str(port),
                 "--backend-store-uri", store,
-                "--artifacts-destination", str(artifacts),
+                "--artifacts-destination", destination,
             ]  # fmt: skip
             timeout = FERROFLOW_START_TIMEOUT_S
         server = _Server(server_kind, argv, workdir, timeout)

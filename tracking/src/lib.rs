@@ -1,5 +1,6 @@
 //! MLflow-compatible experiment and run tracking: the service and its REST routes.
 
+pub mod artifacts;
 pub mod model;
 pub mod routes;
 pub mod service;

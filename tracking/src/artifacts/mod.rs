@@ -1,0 +1,10 @@
+//! MLflow's proxied artifacts: the `mlflow-artifacts` API over an `object_store` destination
+//! (local directory, S3, GCS, Azure), plus the run-relative list and `/get-artifact`.
+
+pub mod routes;
+pub mod service;
+pub mod store;
+
+pub use routes::{configure, ROUTES};
+pub use service::{ArtifactService, ByteCounters};
+pub use store::ArtifactStore;

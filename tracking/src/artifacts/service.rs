@@ -1,0 +1,385 @@
+//! Proxied-artifact operations: MLflow's path rules, run artifact roots, byte accounting.
+//! No HTTP types here.
+
+use bytes::Bytes;
+use ferroflow_core::{Error, Result};
+use futures_util::{Stream, StreamExt};
+use object_store::path::{Path, PathPart};
+use prometheus::IntCounter;
+
+use super::store::{ArtifactStore, Download, Entry};
+use crate::service::TrackingService;
+
+/// A file or directory as MLflow's `FileInfo` (path relative to the listed root).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileInfo {
+    pub path: String,
+    pub is_dir: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+}
+
+/// Byte counters (`ferroflow_artifact_bytes_total{direction="in|out"}`), owned by the
+/// server's metrics registry.
+#[derive(Clone)]
+pub struct ByteCounters {
+    pub bytes_in: IntCounter,
+    pub bytes_out: IntCounter,
+}
+
+impl Default for ByteCounters {
+    fn default() -> Self {
+        ByteCounters {
+            bytes_in: IntCounter::new("artifact_bytes_in", "unregistered").expect("valid"),
+            bytes_out: IntCounter::new("artifact_bytes_out", "unregistered").expect("valid"),
+        }
+    }
+}
+
+/// A download ready to stream: its size, content type and counted bytes.
+pub struct Artifact {
+    pub name: String,
+    pub size: u64,
+    pub content_type: &'static str,
+    pub stream: futures_util::stream::BoxStream<'static, Result<Bytes>>,
+}
+
+#[derive(Clone)]
+pub struct ArtifactService {
+    store: ArtifactStore,
+    tracking: TrackingService,
+    counters: ByteCounters,
+}
+
+/// Percent-decodes until stable (MLflow's `_decode`), so `%252e%252e` is `..` too.
+fn decode_fully(mut s: String) -> String {
+    for _ in 0..8 {
+        let decoded = percent_decode(&s);
+        if decoded == s {
+            break;
+        }
+        s = decoded;
+    }
+    s
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// MLflow's `validate_path_is_safe`: a relative path with `/` separators and no `..`
+/// segment (after decoding), no backslash, NUL, `#` or drive letter. Returns its segments
+/// (empty and `.` segments dropped).
+pub fn safe_segments(raw: &str) -> Result<Vec<String>> {
+    let path = decode_fully(raw.to_string());
+    let invalid = || Error::invalid("Invalid path");
+    if path.contains('#') || path.contains('\\') || path.contains('\0') {
+        return Err(invalid());
+    }
+    if path.starts_with('/') || (path.len() >= 2 && path.as_bytes()[1] == b':') {
+        return Err(invalid());
+    }
+    let path = path.strip_prefix("file:").unwrap_or(&path);
+    if path.starts_with('/') {
+        return Err(invalid());
+    }
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .map(str::to_string)
+        .collect();
+    if segments.iter().any(|s| s == "..") {
+        return Err(invalid());
+    }
+    Ok(segments)
+}
+
+fn to_path(segments: &[String]) -> Option<Path> {
+    if segments.is_empty() {
+        None
+    } else {
+        Some(Path::from_iter(
+            segments.iter().map(|s| PathPart::from(s.as_str())),
+        ))
+    }
+}
+
+/// MLflow's `_guess_mime_type`: text/plain for its text extensions (and MLmodel/MLproject),
+/// else by extension, else application/octet-stream.
+pub fn guess_mime_type(name: &str) -> &'static str {
+    const TEXT: &[&str] = &[
+        "txt",
+        "log",
+        "err",
+        "cfg",
+        "conf",
+        "cnf",
+        "cf",
+        "ini",
+        "properties",
+        "prop",
+        "hocon",
+        "toml",
+        "yaml",
+        "yml",
+        "xml",
+        "json",
+        "js",
+        "py",
+        "py3",
+        "csv",
+        "tsv",
+        "md",
+        "rst",
+        "ipynb",
+        "MLmodel",
+        "MLproject",
+    ];
+    let ext = match name.rfind('.') {
+        Some(i) if i > 0 => &name[i + 1..],
+        _ => name,
+    };
+    if TEXT.contains(&ext) {
+        return "text/plain";
+    }
+    mime_guess::from_path(name)
+        .first_raw()
+        .unwrap_or("application/octet-stream")
+}
+
+/// The storage path under the artifacts destination of a run whose artifact root is proxied
+/// (`mlflow-artifacts:/…` or `http(s)://…/api/2.0/mlflow-artifacts/artifacts/…`).
+fn proxied_root_segments(artifact_uri: &str) -> Result<Vec<String>> {
+    let not_proxied = || {
+        Error::invalid(format!(
+            "The run's artifact root '{artifact_uri}' is not served by this server's proxied \
+             artifact store."
+        ))
+    };
+    let path = if let Some(rest) = artifact_uri.strip_prefix("mlflow-artifacts:") {
+        // mlflow-artifacts://netloc/path or mlflow-artifacts:/path
+        match rest.strip_prefix("//") {
+            Some(r) => r.split_once('/').map(|(_, p)| p).unwrap_or(""),
+            None => rest,
+        }
+        .to_string()
+    } else if artifact_uri.starts_with("http://") || artifact_uri.starts_with("https://") {
+        let anchor = "/api/2.0/mlflow-artifacts/artifacts/";
+        match artifact_uri.split_once(anchor) {
+            Some((_, p)) => p.to_string(),
+            None => return Err(not_proxied()),
+        }
+    } else {
+        return Err(not_proxied());
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("").to_string();
+    Ok(path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .map(str::to_string)
+        .collect())
+}
+
+impl ArtifactService {
+    pub fn new(store: ArtifactStore, tracking: TrackingService, counters: ByteCounters) -> Self {
+        ArtifactService {
+            store,
+            tracking,
+            counters,
+        }
+    }
+
+    pub fn store(&self) -> &ArtifactStore {
+        &self.store
+    }
+
+    /// Whether the proxied multipart-upload protocol (presigned part URLs) is offered: no.
+    pub fn multipart_uploads_enabled(&self) -> bool {
+        false
+    }
+
+    /// Stores `raw_path` from the request body stream; returns the bytes written.
+    pub async fn upload<S, E>(&self, raw_path: &str, body: S) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let segments = safe_segments(raw_path)?;
+        let path = to_path(&segments)
+            .ok_or_else(|| Error::invalid("Invalid path: an artifact path is required"))?;
+        let counter = self.counters.bytes_in.clone();
+        let counted = body.map(move |chunk| {
+            if let Ok(c) = &chunk {
+                counter.inc_by(c.len() as u64);
+            }
+            chunk
+        });
+        self.store.put_stream(&path, counted).await
+    }
+
+    /// Opens `raw_path` (relative to the destination root) for download.
+    pub async fn download(&self, raw_path: &str) -> Result<Artifact> {
+        let segments = safe_segments(raw_path)?;
+        self.open(&segments).await
+    }
+
+    async fn open(&self, segments: &[String]) -> Result<Artifact> {
+        let path = to_path(segments).ok_or_else(|| {
+            Error::not_found("Artifact '' does not exist (the root is a directory).")
+        })?;
+        let Download { size, stream } = self.store.get(&path).await?;
+        let counter = self.counters.bytes_out.clone();
+        let stream = stream
+            .map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    counter.inc_by(c.len() as u64);
+                }
+                chunk
+            })
+            .boxed();
+        let name = segments.last().cloned().unwrap_or_default();
+        Ok(Artifact {
+            content_type: guess_mime_type(&name),
+            name,
+            size,
+            stream,
+        })
+    }
+
+    /// Lists the directory `raw_path` (None: the root); paths are entry names, as MLflow's
+    /// `GET /mlflow-artifacts/artifacts?path=`.
+    pub async fn list(&self, raw_path: Option<&str>) -> Result<Vec<FileInfo>> {
+        let segments = match raw_path {
+            Some(p) => safe_segments(p)?,
+            None => Vec::new(),
+        };
+        Ok(self
+            .store
+            .list(to_path(&segments).as_ref())
+            .await?
+            .into_iter()
+            .map(|Entry { name, is_dir, size }| FileInfo {
+                path: name,
+                is_dir,
+                file_size: size,
+            })
+            .collect())
+    }
+
+    /// Deletes `raw_path` (a file or a directory tree).
+    pub async fn delete(&self, raw_path: &str) -> Result<()> {
+        let segments = safe_segments(raw_path)?;
+        self.store.delete(to_path(&segments).as_ref()).await
+    }
+
+    /// `GET /api/2.0/mlflow/artifacts/list`: the run's artifact root and the entries of
+    /// `path` under it, with paths relative to the run's root.
+    pub async fn list_run(
+        &self,
+        run_id: &str,
+        path: Option<&str>,
+    ) -> Result<(String, Vec<FileInfo>)> {
+        let relative = match path {
+            Some(p) => Some(safe_segments(p)?),
+            None => None,
+        };
+        let run = self.tracking.get_run(run_id).await?;
+        let root_uri = run.info.artifact_uri.clone();
+        let mut segments = proxied_root_segments(&root_uri)?;
+        let rel_prefix = relative.as_ref().map(|r| r.join("/")).unwrap_or_default();
+        segments.extend(relative.unwrap_or_default());
+        let files = self
+            .store
+            .list(to_path(&segments).as_ref())
+            .await?
+            .into_iter()
+            .map(|Entry { name, is_dir, size }| FileInfo {
+                path: if rel_prefix.is_empty() {
+                    name
+                } else {
+                    format!("{rel_prefix}/{name}")
+                },
+                is_dir,
+                file_size: size,
+            })
+            .collect();
+        Ok((root_uri, files))
+    }
+
+    /// `GET /get-artifact?run_id=&path=`: a run's artifact, for download.
+    pub async fn download_run_artifact(&self, run_id: &str, path: &str) -> Result<Artifact> {
+        let relative = safe_segments(path)?;
+        let run = self.tracking.get_run(run_id).await?;
+        let mut segments = proxied_root_segments(&run.info.artifact_uri)?;
+        segments.extend(relative);
+        self.open(&segments).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_variants_are_refused() {
+        for p in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "%2e%2e/x",
+            "%2E%2E%2Fx",
+            "%252e%252e/x",
+            "a\\..\\x",
+            "a\0b",
+            "C:/x",
+            "file:///etc/passwd",
+            "a#b",
+        ] {
+            assert!(safe_segments(p).is_err(), "{p:?} accepted");
+        }
+        assert_eq!(safe_segments("a/./b//c.txt").unwrap(), ["a", "b", "c.txt"]);
+        assert_eq!(safe_segments("a..b/c").unwrap(), ["a..b", "c"]);
+    }
+
+    #[test]
+    fn mime_types_follow_mlflow() {
+        assert_eq!(guess_mime_type("MLmodel"), "text/plain");
+        assert_eq!(guess_mime_type("a.json"), "text/plain");
+        assert_eq!(guess_mime_type("a.yaml"), "text/plain");
+        assert_eq!(guess_mime_type("model.pkl"), "application/octet-stream");
+        assert_eq!(guess_mime_type("x.png"), "image/png");
+    }
+
+    #[test]
+    fn proxied_roots() {
+        assert_eq!(
+            proxied_root_segments("mlflow-artifacts:/1/abc/artifacts").unwrap(),
+            ["1", "abc", "artifacts"]
+        );
+        assert_eq!(
+            proxied_root_segments("mlflow-artifacts://host:5000/1/abc/artifacts").unwrap(),
+            ["1", "abc", "artifacts"]
+        );
+        assert_eq!(
+            proxied_root_segments("http://h/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts")
+                .unwrap(),
+            ["1", "r", "artifacts"]
+        );
+        assert!(proxied_root_segments("s3://b/x").is_err());
+    }
+}
