@@ -557,7 +557,25 @@ impl RegistryService {
                         return Err(invalid_source(source, "model_id"));
                     }
                 }
-                Ok(run_id.unwrap_or_default().to_string())
+                if let Some(given) = run_id {
+                    return Ok(given.to_string());
+                }
+                // As MLflow: a logged model's source run is the version's run (best effort).
+                let logged = rest
+                    .split('/')
+                    .next()
+                    .filter(|m| m.starts_with("m-"))
+                    .or(model_id.filter(|m| !m.is_empty()));
+                Ok(match logged {
+                    Some(mid) => self
+                        .tracking
+                        .get_logged_model(mid)
+                        .await
+                        .ok()
+                        .and_then(|m| m.info.source_run_id)
+                        .unwrap_or_default(),
+                    None => String::new(),
+                })
             }
             Some("mlflow-artifacts") => {
                 let Some(given) = run_id else {
@@ -802,6 +820,20 @@ impl RegistryService {
         };
         self.load_version_with_aliases(&mut conn, &name, version)
             .await
+    }
+
+    /// The artifact location a `models:/` URI points at: a registered version's source, or,
+    /// for MLflow 3's `models:/m-<id>`, the logged model's artifact location (through the
+    /// tracking service).
+    pub async fn resolve_models_uri_location(&self, uri: &str) -> Result<String> {
+        if let Some(id) = uri
+            .strip_prefix("models:/")
+            .map(|r| r.trim_end_matches('/'))
+            .filter(|r| r.starts_with("m-") && !r.contains('/') && !r.contains('@'))
+        {
+            return Ok(self.tracking.get_logged_model(id).await?.info.artifact_uri);
+        }
+        Ok(self.resolve_models_uri(uri).await?.source)
     }
 }
 

@@ -1,6 +1,7 @@
 //! MLflow-compatible experiment and run tracking: the service and its REST routes.
 
 pub mod artifacts;
+pub mod logged_models;
 pub mod model;
 pub mod routes;
 pub mod service;

@@ -7,6 +7,7 @@ use ferroflow_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::logged_models::{CreateLoggedModel, LoggedModelSearch};
 use crate::model::*;
 use crate::service::{CreateRun, ExperimentSearch, RunSearch, TrackingService};
 
@@ -38,6 +39,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/runs/outputs"),
     ("GET", "/metrics/get-history"),
     ("GET", "/metrics/get-history-bulk-interval"),
+    ("POST", "/logged-models"),
+    ("POST", "/logged-models/search"),
+    ("GET", "/logged-models/{model_id}"),
+    ("PATCH", "/logged-models/{model_id}"),
+    ("DELETE", "/logged-models/{model_id}"),
+    ("PATCH", "/logged-models/{model_id}/tags"),
+    ("DELETE", "/logged-models/{model_id}/tags/{tag_key}"),
+    ("POST", "/logged-models/{model_id}/params"),
 ];
 
 /// Registers the tracking routes on a scope (called once per API prefix).
@@ -78,6 +87,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/metrics/get-history-bulk-interval",
             web::get().to(get_metric_history_bulk_interval),
+        )
+        .route("/logged-models", web::post().to(create_logged_model))
+        .route(
+            "/logged-models/search",
+            web::post().to(search_logged_models),
+        )
+        .route("/logged-models/{model_id}", web::get().to(get_logged_model))
+        .route(
+            "/logged-models/{model_id}",
+            web::patch().to(finalize_logged_model),
+        )
+        .route(
+            "/logged-models/{model_id}",
+            web::delete().to(delete_logged_model),
+        )
+        .route(
+            "/logged-models/{model_id}/tags",
+            web::patch().to(set_logged_model_tags),
+        )
+        .route(
+            "/logged-models/{model_id}/tags/{tag_key}",
+            web::delete().to(delete_logged_model_tag),
+        )
+        .route(
+            "/logged-models/{model_id}/params",
+            web::post().to(log_logged_model_params),
         );
 }
 
@@ -579,4 +614,151 @@ async fn get_metric_history_bulk_interval(
             next_page_token: None,
         },
     )
+}
+
+// ----- logged models (MLflow 3) -----
+
+#[derive(Deserialize)]
+struct CreateLoggedModelRequest {
+    experiment_id: Option<String>,
+    name: Option<String>,
+    model_type: Option<String>,
+    source_run_id: Option<String>,
+    #[serde(default)]
+    params: Vec<KeyValueEntry>,
+    #[serde(default)]
+    tags: Vec<KeyValueEntry>,
+}
+
+async fn create_logged_model(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: CreateLoggedModelRequest = parse(&req, &body, &[])?;
+    let model = svc
+        .create_logged_model(CreateLoggedModel {
+            experiment_id: required(r.experiment_id, "experiment_id")?,
+            name: r.name,
+            model_type: r.model_type,
+            source_run_id: r.source_run_id,
+            tags: key_values(r.tags, "tags")?,
+            params: key_values(r.params, "params")?,
+        })
+        .await?;
+    Ok(ok(json!({ "model": model })))
+}
+
+async fn get_logged_model(svc: Svc, path: web::Path<String>) -> Result<HttpResponse> {
+    let model = svc.get_logged_model(&path.into_inner()).await?;
+    Ok(ok(json!({ "model": model })))
+}
+
+#[derive(Deserialize)]
+struct FinalizeLoggedModelRequest {
+    status: Option<String>,
+}
+
+async fn finalize_logged_model(
+    svc: Svc,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let r: FinalizeLoggedModelRequest = parse(&req, &body, &[])?;
+    let model = svc
+        .finalize_logged_model(&path.into_inner(), &required(r.status, "status")?)
+        .await?;
+    Ok(ok(json!({ "model": model })))
+}
+
+async fn delete_logged_model(svc: Svc, path: web::Path<String>) -> Result<HttpResponse> {
+    svc.delete_logged_model(&path.into_inner()).await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct LoggedModelTagsRequest {
+    #[serde(default)]
+    tags: Vec<KeyValueEntry>,
+}
+
+async fn set_logged_model_tags(
+    svc: Svc,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let r: LoggedModelTagsRequest = parse(&req, &body, &[])?;
+    svc.set_logged_model_tags(&path.into_inner(), key_values(r.tags, "tags")?)
+        .await?;
+    Ok(empty())
+}
+
+async fn delete_logged_model_tag(
+    svc: Svc,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (model_id, key) = path.into_inner();
+    svc.delete_logged_model_tag(&model_id, &key).await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct LoggedModelParamsRequest {
+    #[serde(default)]
+    params: Vec<KeyValueEntry>,
+}
+
+async fn log_logged_model_params(
+    svc: Svc,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let r: LoggedModelParamsRequest = parse(&req, &body, &[])?;
+    svc.log_logged_model_params(&path.into_inner(), key_values(r.params, "params")?)
+        .await?;
+    Ok(empty())
+}
+
+#[derive(Deserialize)]
+struct OrderByEntry {
+    field_name: Option<String>,
+    ascending: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct SearchLoggedModelsRequest {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    filter: Option<String>,
+    #[serde(default)]
+    order_by: Vec<OrderByEntry>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    page_token: Option<String>,
+}
+
+async fn search_logged_models(
+    svc: Svc,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let r: SearchLoggedModelsRequest = parse(&req, &body, &["experiment_ids"])?;
+    let order_by = r
+        .order_by
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            Ok((
+                required(o.field_name, &format!("order_by[{i}].field_name"))?,
+                o.ascending.unwrap_or(true),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let search = LoggedModelSearch {
+        experiment_ids: r.experiment_ids,
+        filter: r.filter.unwrap_or_default(),
+        order_by,
+        max_results: r.max_results,
+        page_token: r.page_token,
+    };
+    page_response("models", svc.search_logged_models(&search).await?)
 }

@@ -2,11 +2,13 @@
 //! SQLite and PostgreSQL through sqlx's `Any` driver; nothing outside this module writes SQL.
 
 mod experiments;
+mod logged_models;
 mod metrics;
 mod runs;
 mod search;
 
 pub use experiments::*;
+pub use logged_models::*;
 pub use metrics::*;
 pub use runs::*;
 pub use search::*;

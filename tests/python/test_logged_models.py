@@ -1,0 +1,98 @@
+"""MLflow 3 logged models end to end: mlflow.sklearn.log_model with registered_model_name,
+pyfunc.load_model through models:/name/version, models:/name@alias and runs:/ URIs, stage
+transitions over log_model versions, and mlflow.search_logged_models."""
+
+from __future__ import annotations
+
+import warnings
+
+import mlflow
+import numpy as np
+import pytest
+from helpers import unique_name
+from sklearn.linear_model import LinearRegression
+
+
+@pytest.fixture(autouse=True)
+def _quiet_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _fit(seed: int) -> tuple[LinearRegression, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(40, 3))
+    y = x @ np.array([1.5, -2.0, 0.5]) + seed
+    return LinearRegression().fit(x, y), x[:7]
+
+
+def _log(experiment_id: str, name: str, seed: int):
+    model, x = _fit(seed)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_param("seed", seed)
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=name, input_example=x[:2]
+        )
+    return model, x, run.info.run_id, info
+
+
+def test_log_model_register_and_load_by_every_uri(client, experiment_id):
+    name = unique_name("lm")
+    model, x, run_id, info = _log(experiment_id, name, 1)
+    expected = model.predict(x)
+    assert info.model_id.startswith("m-")
+    assert str(info.registered_model_version) == "1"
+
+    client.set_registered_model_alias(name, "champion", "1")
+    for uri in (f"models:/{name}/1", f"models:/{name}@champion", f"runs:/{run_id}/model",
+                f"models:/{info.model_id}"):
+        got = mlflow.pyfunc.load_model(uri).predict(x)
+        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-12, atol=1e-12)
+
+    lm = client.get_logged_model(info.model_id)
+    assert lm.name == "model"
+    assert lm.source_run_id == run_id
+    assert str(lm.status) in ("READY", "LoggedModelStatus.READY")
+    assert lm.artifact_location.endswith(f"/models/{info.model_id}/artifacts")
+
+    mv = client.get_model_version(name, "1")
+    assert mv.run_id == run_id
+    assert info.model_id in mv.source
+
+
+def test_stage_transitions_over_logged_versions(client, experiment_id):
+    name = unique_name("lm")
+    _log(experiment_id, name, 1)
+    model2, x, _, _ = _log(experiment_id, name, 2)
+    client.transition_model_version_stage(name, "1", "Staging")
+    client.transition_model_version_stage(name, "1", "Production")
+    client.transition_model_version_stage(name, "2", "Production", archive_existing_versions=True)
+    assert client.get_model_version(name, "1").current_stage == "Archived"
+    assert client.get_model_version(name, "2").current_stage == "Production"
+    got = mlflow.pyfunc.load_model(f"models:/{name}/Production").predict(x)
+    np.testing.assert_allclose(np.asarray(got), model2.predict(x), rtol=1e-12, atol=1e-12)
+
+
+def test_search_logged_models(client, experiment_id):
+    name = unique_name("lm")
+    _, _, _, a = _log(experiment_id, name, 1)
+    _, _, _, b = _log(experiment_id, name, 2)
+    models = mlflow.search_logged_models(experiment_ids=[experiment_id], output_format="list")
+    assert {m.model_id for m in models} == {a.model_id, b.model_id}
+    # Newest first by default.
+    assert [m.model_id for m in models] == [b.model_id, a.model_id]
+    one = mlflow.search_logged_models(
+        experiment_ids=[experiment_id],
+        filter_string=f"model_id = '{a.model_id}'",
+        output_format="list",
+    )
+    assert [m.model_id for m in one] == [a.model_id]
+    asc = mlflow.search_logged_models(
+        experiment_ids=[experiment_id],
+        order_by=[{"field_name": "creation_timestamp", "ascending": True}],
+        output_format="list",
+    )
+    assert [m.model_id for m in asc] == [a.model_id, b.model_id]
+    page = client.search_logged_models(experiment_ids=[experiment_id], max_results=1)
+    assert len(page) == 1 and page.token
