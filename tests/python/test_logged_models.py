@@ -96,3 +96,30 @@ def test_search_logged_models(client, experiment_id):
     assert [m.model_id for m in asc] == [a.model_id, b.model_id]
     page = client.search_logged_models(experiment_ids=[experiment_id], max_results=1)
     assert len(page) == 1 and page.token
+
+
+def test_onnx_log_model_registers_and_loads_with_onnxruntime_predictions(client, experiment_id):
+    import onnxruntime
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    clf = LogisticRegression(max_iter=500).fit(x, y)
+    onx = to_onnx(clf, x[:1], options={"zipmap": False})
+    name = unique_name("onnx-iris")
+    with mlflow.start_run(experiment_id=experiment_id):
+        mlflow.onnx.log_model(onx, name="model", registered_model_name=name)
+    version = client.get_latest_versions(name)[0].version
+    client.set_registered_model_alias(name, "champion", version)
+
+    session = onnxruntime.InferenceSession(onx.SerializeToString())
+    input_name = session.get_inputs()[0].name
+    expected_labels, expected_proba = session.run(None, {input_name: x[:10]})
+    for uri in (f"models:/{name}/{version}", f"models:/{name}@champion"):
+        loaded = mlflow.pyfunc.load_model(uri)
+        # A tensor input gets the graph's outputs back by name.
+        out = loaded.predict(x[:10])
+        assert np.asarray(out["label"]).tolist() == expected_labels.tolist(), uri
+        assert np.allclose(np.asarray(out["probabilities"]), expected_proba, atol=1e-6), uri
