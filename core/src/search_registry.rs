@@ -1,6 +1,7 @@
 //! The filter and order_by grammar of the model registry's search endpoints, after MLflow's
 //! `SearchModelUtils` (registered models) and `SearchModelVersionUtils` (model versions).
 
+use crate::search::CompareOp;
 use crate::{Error, Result};
 
 /// What a comparison is about.
@@ -10,21 +11,6 @@ pub enum RegistryKey {
     Attribute(String),
     /// A tag: `tags.<key>` / `tag.<key>` (backquotes allowed).
     Tag(String),
-}
-
-/// A comparator of the registry grammar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegistryOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Like,
-    ILike,
-    In,
-    NotIn,
 }
 
 /// A compared value.
@@ -39,7 +25,7 @@ pub enum RegistryValue {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistryComparison {
     pub key: RegistryKey,
-    pub op: RegistryOp,
+    pub op: CompareOp,
     pub value: RegistryValue,
 }
 
@@ -189,21 +175,21 @@ fn parse_filter(
         };
         let op = match toks.get(i) {
             Some(Tok::Op(o)) => match o.as_str() {
-                "=" => RegistryOp::Eq,
-                "!=" => RegistryOp::Ne,
-                "<" => RegistryOp::Lt,
-                "<=" => RegistryOp::Le,
-                ">" => RegistryOp::Gt,
-                ">=" => RegistryOp::Ge,
+                "=" => CompareOp::Eq,
+                "!=" => CompareOp::Ne,
+                "<" => CompareOp::Lt,
+                "<=" => CompareOp::Le,
+                ">" => CompareOp::Gt,
+                ">=" => CompareOp::Ge,
                 _ => return Err(invalid_filter(filter)),
             },
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("like") => RegistryOp::Like,
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("ilike") => RegistryOp::ILike,
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("in") => RegistryOp::In,
+            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("like") => CompareOp::Like,
+            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("ilike") => CompareOp::ILike,
+            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("in") => CompareOp::In,
             Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("not") => match toks.get(i + 1) {
                 Some(Tok::Ident(w2)) if w2.eq_ignore_ascii_case("in") => {
                     i += 1;
-                    RegistryOp::NotIn
+                    CompareOp::NotIn
                 }
                 _ => return Err(invalid_filter(filter)),
             },
@@ -211,12 +197,12 @@ fn parse_filter(
         };
         i += 1;
         let is_numeric = matches!(&key, RegistryKey::Attribute(a) if numeric.contains(&a.as_str()));
-        let value = if matches!(op, RegistryOp::In | RegistryOp::NotIn) {
+        let value = if matches!(op, CompareOp::In | CompareOp::NotIn) {
             let listable = matches!(&key, RegistryKey::Attribute(a) if lists.contains(&a.as_str()));
             if !listable {
                 return Err(Error::invalid(format!(
                     "Invalid comparator '{}' in filter '{filter}': IN is supported for {} only",
-                    if op == RegistryOp::In { "IN" } else { "NOT IN" },
+                    if op == CompareOp::In { "IN" } else { "NOT IN" },
                     lists.join(", ")
                 )));
             }
@@ -264,11 +250,11 @@ fn parse_filter(
             };
             i += 1;
             let allowed = if is_numeric {
-                !matches!(op, RegistryOp::Like | RegistryOp::ILike)
+                !matches!(op, CompareOp::Like | CompareOp::ILike)
             } else {
                 matches!(
                     op,
-                    RegistryOp::Eq | RegistryOp::Ne | RegistryOp::Like | RegistryOp::ILike
+                    CompareOp::Eq | CompareOp::Ne | CompareOp::Like | CompareOp::ILike
                 )
             };
             if !allowed {
@@ -383,7 +369,7 @@ mod tests {
         assert_eq!(f[2].key, RegistryKey::Tag("x.y".into()));
         assert_eq!(f[3].value, RegistryValue::Int(2));
         let f = parse_registered_model_filter("name ILIKE '%abc%'").unwrap();
-        assert_eq!(f[0].op, RegistryOp::ILike);
+        assert_eq!(f[0].op, CompareOp::ILike);
     }
 
     #[test]

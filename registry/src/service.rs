@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
+use ferroflow_core::search::CompareOp;
 use ferroflow_core::search_registry::{
     parse_model_version_filter, parse_model_version_order_by, parse_registered_model_filter,
-    parse_registered_model_order_by, RegistryComparison, RegistryKey, RegistryOp, RegistryOrderBy,
+    parse_registered_model_order_by, RegistryComparison, RegistryKey, RegistryOrderBy,
     RegistryValue,
 };
 use ferroflow_core::{now_millis, paging, Db, Error, Result, StorageContext};
@@ -187,8 +188,8 @@ fn prompt_rule(filter: Vec<RegistryComparison>) -> (Vec<RegistryComparison>, boo
             .iter()
             .find(|c| is_prompt_term(c))
             .is_some_and(|c| match (&c.op, &c.value) {
-                (RegistryOp::Eq, RegistryValue::Text(v)) => v.eq_ignore_ascii_case("true"),
-                (RegistryOp::Ne, RegistryValue::Text(v)) => v.eq_ignore_ascii_case("false"),
+                (CompareOp::Eq, RegistryValue::Text(v)) => v.eq_ignore_ascii_case("true"),
+                (CompareOp::Ne, RegistryValue::Text(v)) => v.eq_ignore_ascii_case("false"),
                 _ => false,
             });
     if querying_prompts {

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
+use ferroflow_core::search::CompareOp;
 use ferroflow_core::search_registry::{
-    RegistryComparison, RegistryKey, RegistryOp, RegistryOrderBy, RegistryValue,
+    RegistryComparison, RegistryKey, RegistryOrderBy, RegistryValue,
 };
 use ferroflow_core::sql::SqlBuilder;
 use ferroflow_core::{Backend, Error, Result, StorageContext};
@@ -684,9 +685,9 @@ pub async fn max_version(
 
 // ----- search -----
 
-fn push_text_comparison(q: &mut SqlBuilder, column: &str, op: RegistryOp, value: &str) {
+fn push_text_comparison(q: &mut SqlBuilder, column: &str, op: CompareOp, value: &str) {
     match op {
-        RegistryOp::ILike => {
+        CompareOp::ILike => {
             q.push(&format!("LOWER({column}) LIKE LOWER("))
                 .bind_text(value)
                 .push(")");
@@ -698,17 +699,11 @@ fn push_text_comparison(q: &mut SqlBuilder, column: &str, op: RegistryOp, value:
     }
 }
 
-fn sql_op(op: RegistryOp) -> &'static str {
+fn sql_op(op: CompareOp) -> &'static str {
+    // ILIKE is written as LOWER(..) LIKE LOWER(..) by the caller; the rest are plain SQL.
     match op {
-        RegistryOp::Eq => "=",
-        RegistryOp::Ne => "<>",
-        RegistryOp::Lt => "<",
-        RegistryOp::Le => "<=",
-        RegistryOp::Gt => ">",
-        RegistryOp::Ge => ">=",
-        RegistryOp::Like | RegistryOp::ILike => "LIKE",
-        RegistryOp::In => "IN",
-        RegistryOp::NotIn => "NOT IN",
+        CompareOp::ILike => "LIKE",
+        other => other.as_str(),
     }
 }
 
@@ -744,7 +739,7 @@ fn push_comparison(
                 }
                 RegistryValue::List(items) => {
                     if items.is_empty() {
-                        q.push(if c.op == RegistryOp::In {
+                        q.push(if c.op == CompareOp::In {
                             "1 = 0"
                         } else {
                             "1 = 1"
