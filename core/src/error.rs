@@ -17,6 +17,7 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     PermissionDenied,
     RequestLimitExceeded,
+    NotImplemented,
 }
 
 impl ErrorCode {
@@ -33,6 +34,7 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
             ErrorCode::PermissionDenied => "PERMISSION_DENIED",
             ErrorCode::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
+            ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
         }
     }
 
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorCode::RequestLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }

@@ -13,6 +13,8 @@ pub enum Bind {
     Int(i64),
     Float(f64),
     Text(String),
+    /// A nullable text value (`None` binds SQL NULL).
+    OptText(Option<String>),
 }
 
 /// A statement built at run time with placeholders in the backend's style and its bound
@@ -82,6 +84,7 @@ impl SqlBuilder {
                 Bind::Int(v) => args.add(*v),
                 Bind::Float(v) => args.add(*v),
                 Bind::Text(v) => args.add(v.as_str()),
+                Bind::OptText(v) => args.add(v.as_deref()),
             };
         }
         sqlx::query_with(&self.sql, args)

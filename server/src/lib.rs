@@ -136,14 +136,15 @@ async fn version() -> HttpResponse {
 }
 
 /// `GET /api/3.0/mlflow/server-info`, with the keys MLflow 3.17.2 answers. Multipart
-/// uploads and downloads (presigned part URLs) are not offered by the proxied store.
+/// uploads and presigned downloads are offered on S3 destinations, as MLflow's
+/// `S3ArtifactRepository` offers them; the client then moves bytes straight to S3.
 async fn server_info(multipart_uploads: bool) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "store_type": "SqlStore",
         "workspaces_enabled": false,
         "trace_archival_enabled": false,
         "multipart_uploads_enabled": multipart_uploads,
-        "multipart_downloads_enabled": false,
+        "multipart_downloads_enabled": multipart_uploads,
         "presigned_upload_run_id_supported": false,
         "presigned_upload_model_id_supported": false,
         "features_enabled": { "gateway": false },

@@ -89,8 +89,11 @@ async fn every_spec_operation_is_served_under_both_prefixes() {
                 !unrouted,
                 "{method} {p} is in the spec but not served: {status} {body}"
             );
+            // 501 NOT_IMPLEMENTED is MLflow's answer for presigned access on a local store.
+            let not_implemented = status == 501
+                && body.get("error_code").and_then(|c| c.as_str()) == Some("NOT_IMPLEMENTED");
             assert!(
-                status < 500,
+                status < 500 || not_implemented,
                 "{method} {p} answered {status} to an empty request: {body}"
             );
         }

@@ -144,3 +144,105 @@ def test_large_artifact_round_trip(client, run_id, tmp_path):
         artifact_uri=_uri(client, run_id, "large/big.bin"), dst_path=str(tmp_path / "dl")
     )
     assert _sha256(out) == expected
+
+
+def _s3_destination():
+    """The S3 destination the suite's server was started on, or None (local directory)."""
+    dest = os.environ.get("FERROFLOW_TEST_ARTIFACTS_DESTINATION", "")
+    return dest if dest.startswith("s3://") else None
+
+
+def _run_dir(client, run_id):
+    """The run's artifact directory relative to the mlflow-artifacts root."""
+    return _uri(client, run_id).split("mlflow-artifacts:/", 1)[1].strip("/")
+
+
+def test_server_info_advertises_multipart_only_on_s3(rest):
+    info = rest.get("/api/3.0/mlflow/server-info").json()
+    on_s3 = _s3_destination() is not None
+    assert info["multipart_uploads_enabled"] is on_s3
+    assert info["multipart_downloads_enabled"] is on_s3
+
+
+def test_multipart_upload_goes_through_presigned_part_urls(
+    client, run_id, tmp_path, monkeypatch
+):
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+
+    if _s3_destination() is None:
+        pytest.skip("proxied multipart upload needs an S3 destination (the S3 run covers it)")
+    # Three parts: S3 wants every part but the last to be at least 5 MiB.
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(1 << 20))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 << 20))
+    calls = []
+    original = HttpArtifactRepository._try_multipart_upload
+
+    def spy(self, local_file, artifact_path=None):
+        calls.append(artifact_path)
+        return original(self, local_file, artifact_path)
+
+    monkeypatch.setattr(HttpArtifactRepository, "_try_multipart_upload", spy)
+    src = tmp_path / "parts.bin"
+    src.write_bytes(os.urandom(12 << 20))
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_artifact(str(src), artifact_path="mpu")
+    assert calls == ["mpu"]
+    (info,) = _list(client, run_id, "mpu")
+    assert info.path == "mpu/parts.bin" and info.file_size == 12 << 20
+    # The download goes through a presigned GET (multipart download) on S3.
+    out = mlflow.artifacts.download_artifacts(
+        artifact_uri=_uri(client, run_id, "mpu/parts.bin"), dst_path=str(tmp_path / "dl")
+    )
+    assert _sha256(out) == _sha256(src)
+
+
+def test_multipart_abort_and_bad_requests(rest, client, run_id):
+    run_dir = _run_dir(client, run_id)
+    create = rest.post(
+        f"/api/2.0/mlflow-artifacts/mpu/create/{run_dir}/x",
+        json={"path": "/tmp/local/file.bin", "num_parts": 2},
+    )
+    if _s3_destination() is None:
+        assert create.status_code == 501
+        assert create.json() == {
+            "error_code": "NOT_IMPLEMENTED",
+            "message": "Multipart upload is not supported for the current artifact repository",
+        }
+        presigned = rest.get(f"/api/2.0/mlflow-artifacts/presigned/{run_dir}/x/file.bin")
+        assert presigned.status_code == 501
+        assert presigned.json()["error_code"] == "NOT_IMPLEMENTED"
+    else:
+        assert create.status_code == 200, create.text
+        body = create.json()
+        assert [c["part_number"] for c in body["credentials"]] == [1, 2]
+        assert all("X-Amz-Signature=" in c["url"] for c in body["credentials"])
+        upload_id = body["upload_id"]
+        abort = rest.post(
+            f"/api/2.0/mlflow-artifacts/mpu/abort/{run_dir}/x",
+            json={"path": "/tmp/local/file.bin", "upload_id": upload_id},
+        )
+        assert abort.status_code == 200 and abort.json() == {}
+        # Parts must be 1..n in order (checked before S3 is asked).
+        done = rest.post(
+            f"/api/2.0/mlflow-artifacts/mpu/complete/{run_dir}/x",
+            json={
+                "path": "/tmp/local/file.bin",
+                "upload_id": upload_id,
+                "parts": [{"part_number": 2, "etag": '"abc"'}],
+            },
+        )
+        assert done.status_code == 400, done.text
+        assert done.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        # The aborted upload left no object.
+        gone = rest.get(f"/api/2.0/mlflow-artifacts/presigned/{run_dir}/x/file.bin")
+        assert gone.status_code == 404
+        missing = rest.get(f"/api/2.0/mlflow-artifacts/presigned/{run_dir}/x/nothing.bin")
+        assert missing.status_code == 404
+    # Whatever the store: a traversal path or a missing field is a 400 first.
+    bad = rest.post(
+        "/api/2.0/mlflow-artifacts/mpu/create/%2E%2E/etc", json={"path": "f", "num_parts": 1}
+    )
+    assert bad.status_code == 400
+    no_path = rest.post(f"/api/2.0/mlflow-artifacts/mpu/create/{run_dir}", json={"num_parts": 1})
+    assert no_path.status_code == 400
+    assert no_path.json()["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -123,3 +123,89 @@ def test_onnx_log_model_registers_and_loads_with_onnxruntime_predictions(client,
         out = loaded.predict(x[:10])
         assert np.asarray(out["label"]).tolist() == expected_labels.tolist(), uri
         assert np.allclose(np.asarray(out["probabilities"]), expected_proba, atol=1e-6), uri
+
+
+def test_model_metrics_are_recorded_filtered_and_ordered(client, experiment_id):
+    name = unique_name("lm")
+    _, x, run_a, a = _log(experiment_id, name, 1)
+    _, _, run_b, b = _log(experiment_id, name, 2)
+    _, _, _, c = _log(experiment_id, name, 3)  # no model metrics
+    holdout = mlflow.data.from_numpy(x, name="holdout")
+    with mlflow.start_run(run_id=run_a):
+        mlflow.log_metric("rmse", 0.9, step=0, model_id=a.model_id, dataset=holdout)
+        mlflow.log_metric("rmse", 0.5, step=1, model_id=a.model_id, dataset=holdout)
+    with mlflow.start_run(run_id=run_b):
+        mlflow.log_metrics({"rmse": 0.7, "r2": 0.8}, model_id=b.model_id)
+
+    got = client.get_logged_model(a.model_id)
+    assert sorted((m.key, m.step, m.value) for m in got.metrics) == [
+        ("rmse", 0, 0.9),
+        ("rmse", 1, 0.5),
+    ]
+    assert {(m.run_id, m.model_id, m.dataset_name, m.dataset_digest) for m in got.metrics} == {
+        (run_a, a.model_id, "holdout", holdout.digest)
+    }
+    # The run keeps its own history too.
+    assert client.get_run(run_a).data.metrics["rmse"] == 0.5
+    assert {m.key for m in client.get_logged_model(b.model_id).metrics} == {"rmse", "r2"}
+
+    def ids(**kw):
+        found = mlflow.search_logged_models(
+            experiment_ids=[experiment_id], output_format="list", **kw
+        )
+        return [m.model_id for m in found]
+
+    # Some point matches.
+    assert ids(filter_string="metrics.rmse < 0.6") == [a.model_id]
+    assert set(ids(filter_string="metrics.rmse >= 0.7")) == {a.model_id, b.model_id}
+    assert ids(filter_string="metrics.r2 > 0.5 AND metrics.rmse < 0.8") == [b.model_id]
+    # Latest value per model, nulls (no such metric) last.
+    assert ids(order_by=[{"field_name": "metrics.rmse", "ascending": True}]) == [
+        a.model_id,
+        b.model_id,
+        c.model_id,
+    ]
+    assert ids(order_by=[{"field_name": "metrics.rmse", "ascending": False}]) == [
+        b.model_id,
+        a.model_id,
+        c.model_id,
+    ]
+    # Datasets narrow metric filters, and alone select models with metrics on them.
+    assert ids(datasets=[{"dataset_name": "holdout"}]) == [a.model_id]
+    assert ids(filter_string="metrics.rmse > 0.1", datasets=[{"dataset_name": "other"}]) == []
+    assert ids(
+        datasets=[{"dataset_name": "holdout", "dataset_digest": holdout.digest}],
+        filter_string="metrics.rmse > 0.8",
+    ) == [a.model_id]
+
+
+def test_model_metric_for_unknown_model_is_refused_and_writes_nothing(client, experiment_id):
+    run = client.create_run(experiment_id)
+    with pytest.raises(mlflow.exceptions.MlflowException) as e:
+        client.log_metric(run.info.run_id, "acc", 0.5, model_id="m-0000000000000000")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert client.get_run(run.info.run_id).data.metrics == {}
+
+
+def test_logged_model_artifact_listing_and_file(rest, client, experiment_id):
+    _, _, _, info = _log(experiment_id, unique_name("lm"), 4)
+    r = rest.get(f"/api/2.0/mlflow/logged-models/{info.model_id}/artifacts/directories")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["root_uri"] == client.get_logged_model(info.model_id).artifact_location
+    paths = {f["path"]: f for f in body["files"]}
+    assert "MLmodel" in paths and paths["MLmodel"]["is_dir"] is False
+    f = rest.get(
+        f"/ajax-api/2.0/mlflow/logged-models/{info.model_id}/artifacts/files",
+        params={"artifact_file_path": "MLmodel"},
+    )
+    assert f.status_code == 200 and b"flavors" in f.content
+    missing = rest.get(f"/ajax-api/2.0/mlflow/logged-models/{info.model_id}/artifacts/files")
+    assert missing.status_code == 400 and missing.json()["error_code"] == "BAD_REQUEST"
+    unknown = rest.get("/api/2.0/mlflow/logged-models/m-404/artifacts/directories")
+    assert unknown.status_code == 404
+    bad = rest.get(
+        f"/api/2.0/mlflow/logged-models/{info.model_id}/artifacts/directories",
+        params={"artifact_directory_path": "../x"},
+    )
+    assert bad.status_code == 400

@@ -5,7 +5,7 @@ use ferroflow_core::paging::Page;
 use ferroflow_core::{now_millis, paging, Error, Result, StorageContext};
 use serde::Serialize;
 
-use crate::model::{KeyValue, LIFECYCLE_ACTIVE};
+use crate::model::{KeyValue, MetricValue, LIFECYCLE_ACTIVE};
 use crate::service::TrackingService;
 use crate::store;
 use crate::validate;
@@ -34,11 +34,28 @@ pub struct LoggedModelInfo {
     pub tags: Vec<KeyValue>,
 }
 
-/// `LoggedModelData`: params (metrics linked to models are not stored).
+/// `LoggedModelData`: params and every metric point logged for the model.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoggedModelData {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<KeyValue>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<LoggedModelMetric>,
+}
+
+/// A metric point of a logged model, as MLflow's `Metric` proto with its links.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedModelMetric {
+    pub key: String,
+    pub value: MetricValue,
+    pub timestamp: i64,
+    pub step: i64,
+    pub run_id: String,
+    pub model_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,11 +87,39 @@ pub enum LmClause {
         op: &'static str,
         value: LmValue,
     },
+    /// Some point of the metric `key` (on one of the search's datasets, if any) compares.
+    Metric {
+        key: String,
+        op: &'static str,
+        value: f64,
+    },
+}
+
+/// An evaluation dataset named in a search (`datasets`) or an `order_by` entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DatasetRef {
+    pub name: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// One `order_by` entry of a `logged-models/search` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedModelOrderBy {
+    pub field_name: String,
+    pub ascending: bool,
+    pub dataset: DatasetRef,
+}
+
+/// What a search orders by: a column, or a metric's latest value (nulls last).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LmOrderKey {
+    Column(&'static str),
+    Metric { key: String, dataset: DatasetRef },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LmOrder {
-    pub column: &'static str,
+    pub key: LmOrderKey,
     pub ascending: bool,
 }
 
@@ -94,7 +139,10 @@ pub struct CreateLoggedModel {
 pub struct LoggedModelSearch {
     pub experiment_ids: Vec<String>,
     pub filter: String,
-    pub order_by: Vec<(String, bool)>,
+    /// Metric filters (and, without any, the models themselves) are limited to metrics on
+    /// one of these datasets.
+    pub datasets: Vec<DatasetRef>,
+    pub order_by: Vec<LoggedModelOrderBy>,
     pub max_results: Option<i64>,
     pub page_token: Option<String>,
 }
@@ -264,9 +312,17 @@ pub fn parse_logged_model_filter(filter: &str) -> Result<Vec<LmClause>> {
                 });
             }
             "metrics" | "metric" => {
-                return Err(bad(
-                    "filtering logged models by metrics is not supported".to_string()
-                ))
+                if !["=", "!=", "<", "<=", ">", ">="].contains(&op) {
+                    return Err(bad(format!("invalid comparator '{op}' for metrics")));
+                }
+                let value = rhs
+                    .parse::<f64>()
+                    .map_err(|_| bad(format!("expected a number, got '{rhs}'")))?;
+                out.push(LmClause::Metric {
+                    key,
+                    op: sql_op,
+                    value,
+                });
             }
             _ => return Err(bad(format!("invalid entity type '{entity}'"))),
         }
@@ -274,16 +330,27 @@ pub fn parse_logged_model_filter(filter: &str) -> Result<Vec<LmClause>> {
     Ok(out)
 }
 
-fn order_column(field: &str) -> Result<&'static str> {
+fn order_key(o: &LoggedModelOrderBy) -> Result<LmOrderKey> {
+    let field = o.field_name.as_str();
+    if let Some(metric) = field.strip_prefix("metrics.") {
+        return Ok(LmOrderKey::Metric {
+            key: unquote(metric).unwrap_or_else(|| metric.to_string()),
+            dataset: o.dataset.clone(),
+        });
+    }
     let key = field
         .strip_prefix("attributes.")
         .or_else(|| field.strip_prefix("attribute."))
         .unwrap_or(field);
+    if key.contains('.') {
+        return Err(Error::invalid(format!(
+            "Invalid order by field name: {field}. Only metrics are supported."
+        )));
+    }
     match attribute_column(key) {
-        Some((c, _)) => Ok(c),
+        Some((c, _)) => Ok(LmOrderKey::Column(c)),
         None => Err(Error::invalid(format!(
-            "Invalid order_by field '{field}': only attributes (name, model_id, status, \
-             creation_timestamp, last_updated_timestamp …) are supported"
+            "Invalid order by field name: {field}"
         ))),
     }
 }
@@ -467,27 +534,40 @@ impl TrackingService {
                  {MAX_RESULTS_LIMIT}"
             )));
         }
+        if req.datasets.iter().any(|d| d.name.is_none()) {
+            return Err(Error::invalid(
+                "`dataset_name` in the `datasets` clause must be specified.",
+            ));
+        }
         let clauses = parse_logged_model_filter(&req.filter)?;
         let mut order = req
             .order_by
             .iter()
-            .map(|(f, asc)| {
+            .map(|o| {
                 Ok(LmOrder {
-                    column: order_column(f)?,
-                    ascending: *asc,
+                    key: order_key(o)?,
+                    ascending: o.ascending,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        if order.is_empty() {
+        // MLflow's tie-breakers: newest first, then model id.
+        if !order
+            .iter()
+            .any(|o| o.key == LmOrderKey::Column("creation_timestamp_ms"))
+        {
             order.push(LmOrder {
-                column: "creation_timestamp_ms",
+                key: LmOrderKey::Column("creation_timestamp_ms"),
                 ascending: false,
             });
         }
         let offset = paging::decode_offset(req.page_token.as_deref())?;
-        let items =
-            store::search_logged_models(self.db(), &ids, &clauses, &order, offset, limit + 1)
-                .await?;
+        let search = store::LoggedModelQuery {
+            experiment_ids: &ids,
+            clauses: &clauses,
+            datasets: &req.datasets,
+            order: &order,
+        };
+        let items = store::search_logged_models(self.db(), &search, offset, limit + 1).await?;
         Ok(Page::from_overfetch(items, offset, limit))
     }
 }

@@ -224,6 +224,16 @@ pub struct NewMetric {
     pub value: f64,
     pub timestamp: i64,
     pub step: i64,
+    /// The MLflow 3 logged model (and evaluation dataset) the value is about, if any.
+    pub model: Option<Box<MetricModelLink>>,
+}
+
+/// `model_id`, `dataset_name` and `dataset_digest` of a metric logged for a logged model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricModelLink {
+    pub model_id: String,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
 }
 
 impl NewMetric {

@@ -7,7 +7,7 @@ use ferroflow_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::logged_models::{CreateLoggedModel, LoggedModelSearch};
+use crate::logged_models::{CreateLoggedModel, DatasetRef, LoggedModelOrderBy, LoggedModelSearch};
 use crate::model::*;
 use crate::service::{CreateRun, ExperimentSearch, RunSearch, TrackingService};
 
@@ -360,6 +360,9 @@ struct MetricRequest {
     timestamp: Option<i64>,
     #[serde(default, deserialize_with = "int64")]
     step: Option<i64>,
+    model_id: Option<String>,
+    dataset_name: Option<String>,
+    dataset_digest: Option<String>,
 }
 
 impl MetricRequest {
@@ -376,6 +379,14 @@ impl MetricRequest {
             value: required(self.value, &join("value"))?.0,
             timestamp: required(self.timestamp, &join("timestamp"))?,
             step: self.step.unwrap_or(0),
+            // Empty strings are proto3's "unset", as MLflow reads them (`or None`).
+            model: self.model_id.filter(|m| !m.is_empty()).map(|model_id| {
+                Box::new(MetricModelLink {
+                    model_id,
+                    dataset_name: self.dataset_name.filter(|d| !d.is_empty()),
+                    dataset_digest: self.dataset_digest.filter(|d| !d.is_empty()),
+                })
+            }),
         })
     }
 }
@@ -390,6 +401,9 @@ struct LogMetricRequest {
     timestamp: Option<i64>,
     #[serde(default, deserialize_with = "int64")]
     step: Option<i64>,
+    model_id: Option<String>,
+    dataset_name: Option<String>,
+    dataset_digest: Option<String>,
 }
 
 async fn log_metric(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
@@ -400,6 +414,9 @@ async fn log_metric(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<Http
         value: r.value,
         timestamp: r.timestamp,
         step: r.step,
+        model_id: r.model_id,
+        dataset_name: r.dataset_name,
+        dataset_digest: r.dataset_digest,
     }
     .into_metric("")?;
     svc.log_batch(&id, vec![metric], vec![], vec![]).await?;
@@ -722,6 +739,14 @@ async fn log_logged_model_params(
 struct OrderByEntry {
     field_name: Option<String>,
     ascending: Option<bool>,
+    dataset_name: Option<String>,
+    dataset_digest: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DatasetFilterEntry {
+    dataset_name: Option<String>,
+    dataset_digest: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -729,6 +754,8 @@ struct SearchLoggedModelsRequest {
     #[serde(default)]
     experiment_ids: Vec<String>,
     filter: Option<String>,
+    #[serde(default)]
+    datasets: Vec<DatasetFilterEntry>,
     #[serde(default)]
     order_by: Vec<OrderByEntry>,
     #[serde(default, deserialize_with = "int64")]
@@ -747,15 +774,28 @@ async fn search_logged_models(
         .into_iter()
         .enumerate()
         .map(|(i, o)| {
-            Ok((
-                required(o.field_name, &format!("order_by[{i}].field_name"))?,
-                o.ascending.unwrap_or(true),
-            ))
+            Ok(LoggedModelOrderBy {
+                field_name: required(o.field_name, &format!("order_by[{i}].field_name"))?,
+                ascending: o.ascending.unwrap_or(true),
+                dataset: DatasetRef {
+                    name: o.dataset_name.filter(|d| !d.is_empty()),
+                    digest: o.dataset_digest.filter(|d| !d.is_empty()),
+                },
+            })
         })
         .collect::<Result<Vec<_>>>()?;
+    let datasets = r
+        .datasets
+        .into_iter()
+        .map(|d| DatasetRef {
+            name: d.dataset_name.filter(|n| !n.is_empty()),
+            digest: d.dataset_digest.filter(|n| !n.is_empty()),
+        })
+        .collect();
     let search = LoggedModelSearch {
         experiment_ids: r.experiment_ids,
         filter: r.filter.unwrap_or_default(),
+        datasets,
         order_by,
         max_results: r.max_results,
         page_token: r.page_token,

@@ -432,18 +432,66 @@ impl TrackingService {
         tags: Vec<KeyValue>,
     ) -> Result<()> {
         let batch = Batch::validate(run_id, metrics, params, tags)?;
-        if let Some(writer) = &self.writer {
-            return writer.submit(run_id, batch).await;
+        // Points about logged models (MLflow 3) also go to the models' metrics; the models
+        // are checked first so a bad id writes nothing.
+        let model_points: Vec<NewMetric> = batch
+            .metrics
+            .iter()
+            .filter(|m| m.model.is_some())
+            .cloned()
+            .collect();
+        if !model_points.is_empty() {
+            self.check_metric_models(&model_points).await?;
         }
-        let mut tx = self
+        if let Some(writer) = &self.writer {
+            writer.submit(run_id, batch).await?;
+        } else {
+            let mut tx = self
+                .db
+                .writer()
+                .begin()
+                .await
+                .context("failed to begin transaction")?;
+            let mut results = apply_batches(&mut tx, &[(run_id, &batch)]).await?;
+            results.pop().unwrap_or(Ok(()))?;
+            tx.commit().await.context("failed to commit batch")?;
+        }
+        if model_points.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self
             .db
             .writer()
-            .begin()
+            .acquire()
             .await
-            .context("failed to begin transaction")?;
-        let mut results = apply_batches(&mut tx, &[(run_id, &batch)]).await?;
-        results.pop().unwrap_or(Ok(()))?;
-        tx.commit().await.context("failed to commit batch")
+            .context("failed to acquire a connection")?;
+        let experiment_id = store::run_experiment_id(&mut conn, run_id).await?;
+        let points: Vec<&NewMetric> = model_points.iter().collect();
+        store::insert_logged_model_metrics(&mut conn, run_id, experiment_id, &points).await
+    }
+
+    /// Every logged model a batch's metrics name must exist and be active.
+    async fn check_metric_models(&self, points: &[NewMetric]) -> Result<()> {
+        let mut ids: Vec<&str> = points
+            .iter()
+            .filter_map(|m| m.model.as_ref().map(|l| l.model_id.as_str()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut conn = self
+            .db
+            .reader()
+            .acquire()
+            .await
+            .context("failed to acquire a connection")?;
+        for id in ids {
+            if !store::logged_model_active(&mut conn, id).await? {
+                return Err(Error::not_found(format!(
+                    "Logged model with ID '{id}' not found."
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {

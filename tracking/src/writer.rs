@@ -134,6 +134,7 @@ mod tests {
     fn points(key: &str, steps: std::ops::Range<i64>) -> Vec<NewMetric> {
         steps
             .map(|step| NewMetric {
+                model: None,
                 key: key.into(),
                 value: step as f64 * 0.5,
                 timestamp: 7,

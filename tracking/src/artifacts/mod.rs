@@ -2,6 +2,7 @@
 //! (local directory, S3, GCS, Azure), plus the run-relative list and `/get-artifact`.
 
 pub mod routes;
+pub mod s3direct;
 pub mod service;
 pub mod store;
 

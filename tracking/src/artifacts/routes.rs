@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use ferroflow_core::http::{missing_value, parse};
+use ferroflow_core::http::{int64, missing_value, parse};
 use ferroflow_core::{Error, Result};
 use futures_util::TryStreamExt;
 use serde::Deserialize;
@@ -29,8 +29,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/2.0/mlflow-artifacts/mpu/create/{path}"),
     ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/{path}"),
     ("POST", "/api/2.0/mlflow-artifacts/mpu/abort/{path}"),
+    ("GET", "/api/2.0/mlflow-artifacts/presigned/{path}"),
     ("GET", "/api/2.0/mlflow/artifacts/list"),
     ("GET", "/get-artifact"),
+    (
+        "GET",
+        "/api/2.0/mlflow/logged-models/{model_id}/artifacts/directories",
+    ),
+    (
+        "GET",
+        "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files",
+    ),
 ];
 
 /// Whether `path` is one of the artifact routes (under either prefix), whatever the method:
@@ -66,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::post().to(complete_multipart),
                 )
                 .route("/mpu/abort/{path:.*}", web::post().to(abort_multipart))
+                .route("/presigned/{path:.*}", web::get().to(presigned_download))
                 .default_service(web::to(wrong_method)),
         );
     }
@@ -76,6 +86,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
     }
     cfg.route("/get-artifact", web::get().to(get_artifact));
+    for prefix in ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"] {
+        cfg.route(
+            &format!("{prefix}/logged-models/{{model_id}}/artifacts/directories"),
+            web::get().to(list_logged_model_artifacts),
+        );
+    }
+    cfg.route(
+        "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files",
+        web::get().to(get_logged_model_artifact),
+    );
 }
 
 fn ok_empty() -> HttpResponse {
@@ -174,48 +194,143 @@ async fn get_artifact(svc: Svc, req: HttpRequest) -> Result<HttpResponse> {
     ))
 }
 
-/// MLflow's answer for a store without the multipart-upload protocol (501 NOT_IMPLEMENTED),
-/// after the same request checks MLflow makes first.
-async fn multipart(
-    svc: &ArtifactService,
-    req: &HttpRequest,
-    body: &[u8],
-    required: &[&str],
+#[derive(Deserialize)]
+struct LoggedModelListRequest {
+    artifact_directory_path: Option<String>,
+}
+
+/// `GET logged-models/{id}/artifacts/directories`: `{root_uri, files}` as MLflow's
+/// `ListLoggedModelArtifacts`.
+async fn list_logged_model_artifacts(
+    svc: Svc,
+    req: HttpRequest,
+    model_id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    super::service::safe_segments(&tail(req))?;
-    let r: serde_json::Map<String, Value> = parse(req, body, &[])?;
-    for field in required {
-        match r.get(*field) {
-            None | Some(Value::Null) => return Err(missing_value(field)),
-            Some(Value::String(_)) | Some(Value::Array(_)) => {}
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "Invalid value {other} for parameter '{field}' supplied."
-                )))
-            }
-        }
+    let r: LoggedModelListRequest = parse(&req, &[], &[])?;
+    let (root_uri, files) = svc
+        .list_logged_model(&model_id, r.artifact_directory_path.as_deref())
+        .await?;
+    let mut body = json!({ "root_uri": root_uri });
+    if !files.is_empty() {
+        body["files"] = json!(files);
     }
-    if !svc.multipart_uploads_enabled() {
-        return Ok(
-            HttpResponse::build(StatusCode::NOT_IMPLEMENTED).json(json!({
-                "error_code": "NOT_IMPLEMENTED",
-                "message": "Multipart upload is not supported for the current artifact repository",
-            })),
-        );
-    }
-    Err(Error::internal("multipart upload is not implemented"))
+    Ok(HttpResponse::Ok().json(body))
 }
 
+#[derive(Deserialize)]
+struct LoggedModelFileRequest {
+    artifact_file_path: Option<String>,
+}
+
+/// `GET /ajax-api/2.0/mlflow/logged-models/{id}/artifacts/files?artifact_file_path=`.
+async fn get_logged_model_artifact(
+    svc: Svc,
+    req: HttpRequest,
+    model_id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let r: LoggedModelFileRequest = parse(&req, &[], &[])?;
+    let path = r
+        .artifact_file_path
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            Error::new(
+                ferroflow_core::ErrorCode::BadRequest,
+                "Request must include the \"artifact_file_path\" query parameter.",
+            )
+        })?;
+    Ok(stream_artifact(
+        svc.download_logged_model_artifact(&model_id, &path).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct CreateMultipart {
+    path: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    num_parts: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct MultipartPart {
+    #[serde(default, deserialize_with = "int64")]
+    part_number: Option<i64>,
+    etag: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CompleteMultipart {
+    path: Option<String>,
+    upload_id: Option<String>,
+    parts: Option<Vec<MultipartPart>>,
+}
+
+#[derive(Deserialize)]
+struct AbortMultipart {
+    path: Option<String>,
+    upload_id: Option<String>,
+}
+
+/// `POST mpu/create/<dir>`: on S3, an upload id and a presigned PUT URL per part; elsewhere
+/// 501 with MLflow's message, which makes the client fall back to a proxied PUT.
 async fn create_multipart(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
-    multipart(&svc, &req, &body, &["path"]).await
+    let dir = tail(&req);
+    super::service::safe_segments(&dir)?;
+    let r: CreateMultipart = parse(&req, &body, &[])?;
+    let path = r.path.ok_or_else(|| missing_value("path"))?;
+    let num_parts = u32::try_from(r.num_parts.unwrap_or(0)).map_err(|_| {
+        Error::invalid(format!(
+            "Invalid value {} for parameter 'num_parts' supplied.",
+            r.num_parts.unwrap_or(0)
+        ))
+    })?;
+    let (upload_id, urls) = svc.create_multipart(&dir, &path, num_parts).await?;
+    let credentials: Vec<Value> = urls
+        .into_iter()
+        .map(|(part_number, url)| json!({"url": url, "part_number": part_number, "headers": {}}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"upload_id": upload_id, "credentials": credentials})))
 }
 
+/// `POST mpu/complete/<dir>`: assembles the parts the client uploaded.
 async fn complete_multipart(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
-    multipart(&svc, &req, &body, &["path", "parts"]).await
+    let dir = tail(&req);
+    super::service::safe_segments(&dir)?;
+    let r: CompleteMultipart = parse(&req, &body, &[])?;
+    let path = r.path.ok_or_else(|| missing_value("path"))?;
+    let parts = r.parts.ok_or_else(|| missing_value("parts"))?;
+    let parts = parts
+        .into_iter()
+        .map(|p| {
+            let number = p.part_number.unwrap_or(0);
+            match (u32::try_from(number), p.etag) {
+                (Ok(n), Some(etag)) if n >= 1 => Ok((n, etag)),
+                _ => Err(Error::invalid(format!(
+                    "Invalid part {number}: every part needs a part_number >= 1 and an etag"
+                ))),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let upload_id = r.upload_id.unwrap_or_default();
+    svc.complete_multipart(&dir, &path, &upload_id, parts)
+        .await?;
+    Ok(ok_empty())
 }
 
+/// `POST mpu/abort/<dir>`: drops an unfinished upload.
 async fn abort_multipart(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
-    multipart(&svc, &req, &body, &["path"]).await
+    let dir = tail(&req);
+    super::service::safe_segments(&dir)?;
+    let r: AbortMultipart = parse(&req, &body, &[])?;
+    let path = r.path.ok_or_else(|| missing_value("path"))?;
+    let upload_id = r.upload_id.unwrap_or_default();
+    svc.abort_multipart(&dir, &path, &upload_id).await?;
+    Ok(ok_empty())
+}
+
+/// `GET presigned/<path>`: a presigned download URL (S3), `{url, headers, file_size}`.
+async fn presigned_download(svc: Svc, req: HttpRequest) -> Result<HttpResponse> {
+    let (url, size) = svc.presigned_download(&tail(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({"url": url, "headers": {}, "file_size": size})))
 }
 
 async fn wrong_method(req: HttpRequest) -> HttpResponse {

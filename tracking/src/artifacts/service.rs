@@ -2,12 +2,20 @@
 //! No HTTP types here.
 
 use bytes::Bytes;
-use ferroflow_core::{Error, Result};
+use ferroflow_core::{Error, ErrorCode, Result};
 use futures_util::{Stream, StreamExt};
 use object_store::path::{Path, PathPart};
 use prometheus::IntCounter;
 
+use super::s3direct::{S3Direct, MAX_PARTS};
 use super::store::{ArtifactStore, Download, Entry};
+
+/// MLflow's `_UnsupportedMultipartUploadException.MESSAGE` (the client matches its prefix).
+pub const MULTIPART_UPLOAD_UNSUPPORTED: &str =
+    "Multipart upload is not supported for the current artifact repository";
+/// MLflow's `_UnsupportedMultipartDownloadException.MESSAGE`.
+pub const MULTIPART_DOWNLOAD_UNSUPPORTED: &str =
+    "Multipart download is not supported for the current artifact repository";
 use crate::service::TrackingService;
 
 /// A file or directory as MLflow's `FileInfo` (path relative to the listed root).
@@ -208,9 +216,81 @@ impl ArtifactService {
         &self.store
     }
 
-    /// Whether the proxied multipart-upload protocol (presigned part URLs) is offered: no.
+    /// Whether the proxied multipart-upload protocol (presigned part URLs) and presigned
+    /// downloads are offered: on S3 destinations, as MLflow's `S3ArtifactRepository`.
     pub fn multipart_uploads_enabled(&self) -> bool {
-        false
+        self.store.direct().is_some()
+    }
+
+    fn direct(&self, unsupported: &'static str) -> Result<&S3Direct> {
+        self.store
+            .direct()
+            .ok_or_else(|| Error::new(ErrorCode::NotImplemented, unsupported))
+    }
+
+    /// The object a multipart upload writes: the directory from the URL plus the base name
+    /// of the client's local file (`path`), as MLflow's repositories join them.
+    fn multipart_location(raw_dir: &str, local_file: &str) -> Result<Path> {
+        let mut segments = safe_segments(raw_dir)?;
+        let name = local_file.rsplit(['/', '\\']).next().unwrap_or_default();
+        let name_segments = safe_segments(name)?;
+        if name_segments.len() != 1 {
+            return Err(Error::invalid(format!("Invalid path '{local_file}'")));
+        }
+        segments.extend(name_segments);
+        to_path(&segments).ok_or_else(|| Error::invalid("Invalid path"))
+    }
+
+    /// `mpu/create`: opens an S3 multipart upload, returns its id and one presigned PUT URL
+    /// per part.
+    pub async fn create_multipart(
+        &self,
+        raw_dir: &str,
+        local_file: &str,
+        num_parts: u32,
+    ) -> Result<(String, Vec<(u32, String)>)> {
+        let direct = self.direct(MULTIPART_UPLOAD_UNSUPPORTED)?;
+        let location = Self::multipart_location(raw_dir, local_file)?;
+        if num_parts > MAX_PARTS {
+            return Err(Error::invalid(format!(
+                "num_parts must be at most {MAX_PARTS}, got {num_parts}"
+            )));
+        }
+        direct.create_multipart(&location, num_parts).await
+    }
+
+    /// `mpu/complete`: assembles the uploaded parts (1..=n, with their ETags).
+    pub async fn complete_multipart(
+        &self,
+        raw_dir: &str,
+        local_file: &str,
+        upload_id: &str,
+        parts: Vec<(u32, String)>,
+    ) -> Result<()> {
+        let direct = self.direct(MULTIPART_UPLOAD_UNSUPPORTED)?;
+        let location = Self::multipart_location(raw_dir, local_file)?;
+        direct.complete_multipart(&location, upload_id, parts).await
+    }
+
+    /// `mpu/abort`: drops the upload and its parts.
+    pub async fn abort_multipart(
+        &self,
+        raw_dir: &str,
+        local_file: &str,
+        upload_id: &str,
+    ) -> Result<()> {
+        let direct = self.direct(MULTIPART_UPLOAD_UNSUPPORTED)?;
+        let location = Self::multipart_location(raw_dir, local_file)?;
+        direct.abort_multipart(&location, upload_id).await
+    }
+
+    /// `mlflow-artifacts/presigned/<path>`: a presigned GET URL and the object's size.
+    pub async fn presigned_download(&self, raw_path: &str) -> Result<(String, u64)> {
+        let direct = self.direct(MULTIPART_DOWNLOAD_UNSUPPORTED)?;
+        let segments = safe_segments(raw_path)?;
+        let location = to_path(&segments)
+            .ok_or_else(|| Error::invalid("Invalid path: an artifact path is required"))?;
+        direct.presigned_get(&location).await
     }
 
     /// Stores `raw_path` from the request body stream; returns the bytes written.
@@ -294,12 +374,21 @@ impl ArtifactService {
         run_id: &str,
         path: Option<&str>,
     ) -> Result<(String, Vec<FileInfo>)> {
+        let run = self.tracking.get_run(run_id).await?;
+        self.list_under(run.info.artifact_uri, path).await
+    }
+
+    /// Lists `path` (None: the root) under a proxied artifact root; paths are relative to
+    /// the root, as MLflow's `_list_artifacts_for_proxied_run_artifact_root`.
+    async fn list_under(
+        &self,
+        root_uri: String,
+        path: Option<&str>,
+    ) -> Result<(String, Vec<FileInfo>)> {
         let relative = match path {
             Some(p) => Some(safe_segments(p)?),
             None => None,
         };
-        let run = self.tracking.get_run(run_id).await?;
-        let root_uri = run.info.artifact_uri.clone();
         let mut segments = proxied_root_segments(&root_uri)?;
         let rel_prefix = relative.as_ref().map(|r| r.join("/")).unwrap_or_default();
         segments.extend(relative.unwrap_or_default());
@@ -326,6 +415,29 @@ impl ArtifactService {
         let relative = safe_segments(path)?;
         let run = self.tracking.get_run(run_id).await?;
         let mut segments = proxied_root_segments(&run.info.artifact_uri)?;
+        segments.extend(relative);
+        self.open(&segments).await
+    }
+
+    /// `logged-models/{id}/artifacts/directories`: a logged model's artifacts under `path`.
+    pub async fn list_logged_model(
+        &self,
+        model_id: &str,
+        path: Option<&str>,
+    ) -> Result<(String, Vec<FileInfo>)> {
+        let model = self.tracking.get_logged_model(model_id).await?;
+        self.list_under(model.info.artifact_uri, path).await
+    }
+
+    /// `logged-models/{id}/artifacts/files?artifact_file_path=`: one of its files.
+    pub async fn download_logged_model_artifact(
+        &self,
+        model_id: &str,
+        path: &str,
+    ) -> Result<Artifact> {
+        let relative = safe_segments(path)?;
+        let model = self.tracking.get_logged_model(model_id).await?;
+        let mut segments = proxied_root_segments(&model.info.artifact_uri)?;
         segments.extend(relative);
         self.open(&segments).await
     }

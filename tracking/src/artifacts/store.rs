@@ -12,10 +12,14 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
+use super::s3direct::S3Direct;
+
 /// Uploads smaller than this are one `put`; larger ones stream as a multipart upload.
 const SINGLE_PUT_LIMIT: usize = 8 * 1024 * 1024;
 /// Part size of multipart uploads (S3 needs ≥ 5 MiB for every part but the last).
 const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Read size of local-file downloads.
+const LOCAL_READ_CHUNK: usize = 1024 * 1024;
 /// Parts in flight during a multipart upload (bounds memory to about this × PART_SIZE).
 const PARTS_IN_FLIGHT: usize = 4;
 
@@ -41,6 +45,8 @@ pub struct ArtifactStore {
     inner: Arc<dyn ObjectStore>,
     uri: String,
     local: bool,
+    /// Presigned access for clients, on S3 destinations only.
+    s3: Option<S3Direct>,
 }
 
 impl std::fmt::Debug for ArtifactStore {
@@ -79,6 +85,7 @@ impl ArtifactStore {
                 "Cannot open artifact destination '{destination}': {e}"
             ))
         };
+        let mut s3_direct = None;
         let (inner, local): (Arc<dyn ObjectStore>, bool) = match scheme.as_str() {
             "" | "file" => {
                 let dir = std::path::PathBuf::from(rest);
@@ -103,11 +110,12 @@ impl ArtifactStore {
                     }
                     b = b.with_endpoint(endpoint);
                 }
-                match env_any(&["AWS_REGION", "AWS_DEFAULT_REGION"]) {
-                    Some(region) => b = b.with_region(region),
-                    None => b = b.with_region("us-east-1"),
-                }
+                let region = env_any(&["AWS_REGION", "AWS_DEFAULT_REGION"])
+                    .unwrap_or_else(|| "us-east-1".to_string());
+                b = b.with_region(&region);
                 let s3 = b.build().map_err(cloud)?;
+                let prefix = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
+                s3_direct = Some(S3Direct::new(s3.clone(), prefix, &region));
                 (with_prefix(s3, rest), false)
             }
             "gs" => {
@@ -137,7 +145,13 @@ impl ArtifactStore {
             inner,
             uri: destination.to_string(),
             local,
+            s3: s3_direct,
         })
+    }
+
+    /// Presigned (direct) client access, offered on S3 destinations.
+    pub fn direct(&self) -> Option<&S3Direct> {
+        self.s3.as_ref()
     }
 
     /// The destination this handle was opened on.
@@ -215,7 +229,14 @@ impl ArtifactStore {
         })?;
         let size = res.meta.size;
         let ctx = format!("reading artifact '{location}'");
-        let stream = res.into_stream().map_err(move |e| storage(&ctx, e)).boxed();
+        let stream = match res.payload {
+            // object_store reads local files 8 KiB per blocking task; larger reads keep a
+            // download from being bound by task hand-offs.
+            object_store::GetResultPayload::File(file, _) => file_stream(file, ctx),
+            object_store::GetResultPayload::Stream(s) => {
+                s.map_err(move |e| storage(&ctx, e)).boxed()
+            }
+        };
         Ok(Download { size, stream })
     }
 
@@ -284,6 +305,42 @@ impl ArtifactStore {
         }
         Ok(())
     }
+}
+
+/// Bytes of a local file read in `LOCAL_READ_CHUNK` pieces on the blocking pool.
+fn file_stream(file: std::fs::File, ctx: String) -> BoxStream<'static, Result<Bytes>> {
+    futures_util::stream::try_unfold(Some(file), move |file| {
+        let ctx = ctx.clone();
+        async move {
+            let Some(mut file) = file else {
+                return Ok(None);
+            };
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let mut buf = vec![0u8; LOCAL_READ_CHUNK];
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match file.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                buf.truncate(filled);
+                Ok((file, buf))
+            })
+            .await
+            .map_err(|e| Error::internal(format!("{ctx}: {e}")))?
+            .map_err(|e| Error::internal(format!("{ctx}: {e}")))?;
+            if chunk.is_empty() {
+                Ok(None)
+            } else {
+                Ok(Some((Bytes::from(chunk), Some(file))))
+            }
+        }
+    })
+    .boxed()
 }
 
 fn with_prefix<T: ObjectStore>(store: T, rest: &str) -> Arc<dyn ObjectStore> {

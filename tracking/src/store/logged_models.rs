@@ -2,15 +2,16 @@
 
 use std::collections::HashMap;
 
-use ferroflow_core::{Db, Result, StorageContext};
+use ferroflow_core::{Backend, Db, Result, StorageContext};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::SqlBuilder;
+use super::{Bind, SqlBuilder};
 use crate::logged_models::{
-    LmClause, LmOrder, LmValue, LoggedModel, LoggedModelData, LoggedModelInfo,
+    DatasetRef, LmClause, LmOrder, LmOrderKey, LmValue, LoggedModel, LoggedModelData,
+    LoggedModelInfo, LoggedModelMetric,
 };
-use crate::model::{KeyValue, LIFECYCLE_ACTIVE, LIFECYCLE_DELETED};
+use crate::model::{KeyValue, MetricValue, NewMetric, LIFECYCLE_ACTIVE, LIFECYCLE_DELETED};
 
 const COLUMNS: &str = "model_id, experiment_id, name, artifact_location, creation_timestamp_ms, \
      last_updated_timestamp_ms, status, model_type, source_run_id, status_message";
@@ -134,14 +135,16 @@ async fn attach(db: &Db, infos: Vec<LoggedModelInfo>) -> Result<Vec<LoggedModel>
     let ids: Vec<String> = infos.iter().map(|i| i.model_id.clone()).collect();
     let mut tags = key_values(db, "logged_model_tags", &ids).await?;
     let mut params = key_values(db, "logged_model_params", &ids).await?;
+    let mut metrics = model_metrics(db, &ids).await?;
     Ok(infos
         .into_iter()
         .map(|mut info| {
             info.tags = tags.remove(&info.model_id).unwrap_or_default();
             let params = params.remove(&info.model_id).unwrap_or_default();
+            let metrics = metrics.remove(&info.model_id).unwrap_or_default();
             LoggedModel {
                 info,
-                data: LoggedModelData { params },
+                data: LoggedModelData { params, metrics },
             }
         })
         .collect())
@@ -249,13 +252,59 @@ fn push_value(q: &mut SqlBuilder, v: &LmValue) {
     }
 }
 
-/// Active logged models of the experiments matching the clauses, in order, from `offset`,
+/// A logged-model search, its parts already checked.
+pub struct LoggedModelQuery<'a> {
+    pub experiment_ids: &'a [i64],
+    pub clauses: &'a [LmClause],
+    pub datasets: &'a [DatasetRef],
+    pub order: &'a [LmOrder],
+}
+
+/// ` AND (x.dataset_name = … [AND x.dataset_digest = …] OR …)` over the given datasets.
+fn push_dataset_filter(q: &mut SqlBuilder, datasets: &[DatasetRef]) {
+    if datasets.is_empty() {
+        return;
+    }
+    q.push(" AND (");
+    for (i, d) in datasets.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push("(x.dataset_name = ");
+        q.bind(Bind::OptText(d.name.clone()));
+        if let Some(digest) = &d.digest {
+            q.push(" AND x.dataset_digest = ");
+            q.bind_text(digest);
+        }
+        q.push(")");
+    }
+    q.push(")");
+}
+
+/// The latest value of a model's metric (by timestamp, step, then run id), as MLflow
+/// orders logged models by metrics.
+fn push_latest_metric(q: &mut SqlBuilder, key: &str, dataset: &DatasetRef) {
+    q.push(
+        "(SELECT CASE WHEN x.is_nan = 1 THEN NULL ELSE x.metric_value END \
+         FROM logged_model_metrics x WHERE x.model_id = m.model_id AND x.metric_name = ",
+    );
+    q.bind_text(key);
+    if let Some(name) = &dataset.name {
+        q.push(" AND x.dataset_name = ");
+        q.bind_text(name);
+    }
+    if let Some(digest) = &dataset.digest {
+        q.push(" AND x.dataset_digest = ");
+        q.bind_text(digest);
+    }
+    q.push(" ORDER BY x.metric_timestamp_ms DESC, x.metric_step DESC, x.run_id ASC LIMIT 1)");
+}
+
+/// Active logged models of the experiments matching the search, in order, from `offset`,
 /// at most `limit` rows.
 pub async fn search_logged_models(
     db: &Db,
-    experiment_ids: &[i64],
-    clauses: &[LmClause],
-    order: &[LmOrder],
+    search: &LoggedModelQuery<'_>,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<LoggedModel>> {
@@ -270,14 +319,15 @@ pub async fn search_logged_models(
     );
     q.bind_text(LIFECYCLE_ACTIVE);
     q.push(" AND m.experiment_id IN (");
-    for (i, id) in experiment_ids.iter().enumerate() {
+    for (i, id) in search.experiment_ids.iter().enumerate() {
         if i > 0 {
             q.push(", ");
         }
         q.bind_int(*id);
     }
     q.push(")");
-    for c in clauses {
+    let mut metric_filters = false;
+    for c in search.clauses {
         match c {
             LmClause::Attribute { column, op, value } => {
                 if *op == "ILIKE" {
@@ -309,15 +359,43 @@ pub async fn search_logged_models(
                     q.push(")");
                 }
             }
+            LmClause::Metric { key, op, value } => {
+                metric_filters = true;
+                q.push(
+                    " AND EXISTS (SELECT 1 FROM logged_model_metrics x \
+                     WHERE x.model_id = m.model_id AND x.is_nan = 0 AND x.metric_name = ",
+                );
+                q.bind_text(key);
+                q.push(&format!(" AND x.metric_value {op} "));
+                q.bind(Bind::Float(*value));
+                push_dataset_filter(&mut q, search.datasets);
+                q.push(")");
+            }
         }
     }
+    // Datasets without a metric filter: models with any metric on those datasets.
+    if !search.datasets.is_empty() && !metric_filters {
+        q.push(" AND EXISTS (SELECT 1 FROM logged_model_metrics x WHERE x.model_id = m.model_id");
+        push_dataset_filter(&mut q, search.datasets);
+        q.push(")");
+    }
     q.push(" ORDER BY ");
-    for o in order {
-        q.push(&format!(
-            "m.{} {}, ",
-            o.column,
-            if o.ascending { "ASC" } else { "DESC" }
-        ));
+    for o in search.order {
+        let dir = if o.ascending { "ASC" } else { "DESC" };
+        match &o.key {
+            LmOrderKey::Column(column) => {
+                q.push(&format!(
+                    "CASE WHEN m.{column} IS NULL THEN 1 ELSE 0 END, m.{column} {dir}, "
+                ));
+            }
+            LmOrderKey::Metric { key, dataset } => {
+                q.push("CASE WHEN ");
+                push_latest_metric(&mut q, key, dataset);
+                q.push(" IS NULL THEN 1 ELSE 0 END, ");
+                push_latest_metric(&mut q, key, dataset);
+                q.push(&format!(" {dir}, "));
+            }
+        }
     }
     q.push("m.model_id ASC LIMIT ");
     q.bind_int(limit);
@@ -330,4 +408,93 @@ pub async fn search_logged_models(
         .context("failed to search logged models")?;
     let infos = rows.iter().map(info_from_row).collect::<Result<Vec<_>>>()?;
     attach(db, infos).await
+}
+
+/// Records the model-linked points of a run's batch in `logged_model_metrics` (a point
+/// logged twice is kept once, as the primary key says).
+pub async fn insert_logged_model_metrics(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    experiment_id: i64,
+    points: &[&NewMetric],
+) -> Result<()> {
+    let backend = Backend::of(conn);
+    for chunk in points.chunks(100) {
+        let mut q = SqlBuilder::new(
+            backend,
+            "INSERT INTO logged_model_metrics (model_id, metric_name, metric_timestamp_ms, \
+             metric_step, metric_value, is_nan, experiment_id, run_id, dataset_name, \
+             dataset_digest) VALUES ",
+        );
+        for (i, m) in chunk.iter().enumerate() {
+            let Some(link) = &m.model else { continue };
+            let (value, is_nan) = m.stored_value();
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind_text(&link.model_id)
+                .push(", ")
+                .bind_text(&m.key)
+                .push(", ")
+                .bind_int(m.timestamp)
+                .push(", ")
+                .bind_int(m.step)
+                .push(", ")
+                .bind(Bind::Float(value))
+                .push(", ")
+                .bind_int(is_nan as i64)
+                .push(", ")
+                .bind_int(experiment_id)
+                .push(", ")
+                .bind_text(run_id)
+                .push(", ")
+                .bind(Bind::OptText(link.dataset_name.clone()))
+                .push(", ")
+                .bind(Bind::OptText(link.dataset_digest.clone()))
+                .push(")");
+        }
+        q.push(" ON CONFLICT DO NOTHING");
+        q.query()
+            .execute(&mut *conn)
+            .await
+            .context("failed to insert logged model metrics")?;
+    }
+    Ok(())
+}
+
+/// Every metric point of the given models, by model, in (name, timestamp, step) order.
+async fn model_metrics(db: &Db, ids: &[String]) -> Result<HashMap<String, Vec<LoggedModelMetric>>> {
+    let mut out: HashMap<String, Vec<LoggedModelMetric>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q = SqlBuilder::new(
+        db.backend,
+        "SELECT model_id, metric_name, metric_value, is_nan, metric_timestamp_ms, metric_step, \
+         run_id, dataset_name, dataset_digest FROM logged_model_metrics WHERE model_id IN ",
+    );
+    q.bind_text_list(ids.iter().map(String::as_str));
+    q.push(" ORDER BY model_id, metric_name, metric_timestamp_ms, metric_step, run_id");
+    let rows = q
+        .query()
+        .fetch_all(db.reader())
+        .await
+        .context("failed to read logged model metrics")?;
+    for row in rows {
+        let decode = "failed to decode a logged model metric";
+        let model_id: String = row.try_get(0).context(decode)?;
+        let value: f64 = row.try_get(2).context(decode)?;
+        let is_nan: i64 = row.try_get(3).context(decode)?;
+        out.entry(model_id.clone())
+            .or_default()
+            .push(LoggedModelMetric {
+                key: row.try_get(1).context(decode)?,
+                value: MetricValue(if is_nan != 0 { f64::NAN } else { value }),
+                timestamp: row.try_get(4).context(decode)?,
+                step: row.try_get(5).context(decode)?,
+                run_id: row.try_get(6).context(decode)?,
+                model_id,
+                dataset_name: row.try_get(7).context(decode)?,
+                dataset_digest: row.try_get(8).context(decode)?,
+            });
+    }
+    Ok(out)
 }
