@@ -39,6 +39,16 @@ pub struct ServerConfig {
     /// HTTP worker threads (default: one per core).
     #[arg(long, short = 'w', env = "FERROFLOW_WORKERS")]
     pub workers: Option<usize>,
+
+    /// ONNX Runtime shared library for serving endpoints (scripts/onnxruntime.sh fetches it;
+    /// ORT_DYLIB_PATH is read when this is unset). Without it the server runs and serving
+    /// endpoints answer 503.
+    #[arg(long, env = "FERROFLOW_ONNXRUNTIME_LIB")]
+    pub onnxruntime_lib: Option<PathBuf>,
+
+    /// How often serving endpoints that follow a stage or alias re-check the registry (ms).
+    #[arg(long, env = "FERROFLOW_SERVING_POLL_MS", default_value_t = 1000)]
+    pub serving_poll_ms: u64,
 }
 
 impl ServerConfig {
@@ -54,6 +64,8 @@ impl ServerConfig {
             artifacts_destination: artifacts_destination.into().display().to_string(),
             default_artifact_root: None,
             workers: Some(2),
+            onnxruntime_lib: None,
+            serving_poll_ms: 200,
         }
     }
 

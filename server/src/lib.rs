@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod models_serve;
 
 use std::net::TcpListener;
 
@@ -9,6 +10,7 @@ use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpRequest, HttpResponse, HttpServer};
 use ferroflow_core::{Db, Error, ErrorCode};
 use ferroflow_registry::RegistryService;
+use ferroflow_serving::endpoints::{EndpointManager, ServingMetrics};
 use ferroflow_tracking::artifacts::{ArtifactService, ArtifactStore};
 use ferroflow_tracking::TrackingService;
 use serde_json::json;
@@ -66,7 +68,33 @@ impl Application {
             metrics.artifact_counters(),
         ));
         let multipart_uploads = artifacts.multipart_uploads_enabled();
-        let registry = web::Data::new(RegistryService::new(db.clone(), tracking.clone()));
+        let registry_service = RegistryService::new(db.clone(), tracking.clone());
+
+        // ONNX Runtime is optional at start-up: without it serving endpoints answer 503.
+        match ferroflow_serving::init_runtime(config.onnxruntime_lib.as_deref()) {
+            ferroflow_serving::RuntimeStatus::Ready { version } => {
+                tracing::info!("ONNX Runtime {version} loaded for serving")
+            }
+            ferroflow_serving::RuntimeStatus::Unavailable { reason } => {
+                tracing::warn!("serving endpoints unavailable: {reason}")
+            }
+        }
+        let endpoints = EndpointManager::new(
+            db.clone(),
+            registry_service.clone(),
+            tracking.clone(),
+            (*artifacts.clone().into_inner()).clone(),
+            ServingMetrics::new(metrics.registry()),
+        );
+        endpoints
+            .load_persisted()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        endpoints.spawn_watcher(std::time::Duration::from_millis(
+            config.serving_poll_ms.max(10),
+        ));
+        let endpoints = web::Data::new(endpoints);
+        let registry = web::Data::new(registry_service);
         let tracking = web::Data::new(tracking);
         let db_data = web::Data::new(db.clone());
         let metrics = web::Data::new(metrics);
@@ -77,6 +105,7 @@ impl Application {
                 .app_data(db_data.clone())
                 .app_data(metrics.clone())
                 .app_data(artifacts.clone())
+                .app_data(endpoints.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .wrap(middleware::from_fn(metrics::track))
                 .route("/health", web::get().to(health))
@@ -90,6 +119,7 @@ impl Application {
             }
             // Before the `/api/2.0/mlflow` scopes: `artifacts/list` is matched here.
             app = app.configure(ferroflow_tracking::artifacts::configure);
+            app = app.configure(ferroflow_serving::endpoints::configure);
             for prefix in API_PREFIXES {
                 app = app.service(
                     web::scope(prefix)

@@ -1,6 +1,7 @@
 //! `ferroflow`: the command-line entry point.
 
 use clap::{Parser, Subcommand};
+use ferroflow_server::models_serve::ServeModelArgs;
 use ferroflow_server::{Application, ServerConfig};
 
 #[derive(Parser)]
@@ -18,6 +19,15 @@ struct Cli {
 enum Command {
     /// Run the tracking server (flags as `mlflow server`).
     Server(ServerConfig),
+    /// Model commands (as `mlflow models`).
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Serve one ONNX model on its own port (as `mlflow models serve`).
+    Serve(ServeModelArgs),
 }
 
 fn main() {
@@ -31,6 +41,7 @@ fn main() {
         .init();
     let result = match cli.command {
         Command::Server(config) => run_server(config),
+        Command::Models(ModelsCommand::Serve(args)) => ferroflow_server::models_serve::run(args),
     };
     if let Err(e) = result {
         eprintln!("ferroflow: {e:#}");

@@ -79,6 +79,11 @@ impl Metrics {
         }
     }
 
+    /// The registry every family is exported from (capabilities register their own).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The artifact byte counters, for the artifact service.
     pub fn artifact_counters(&self) -> ferroflow_tracking::artifacts::ByteCounters {
         ferroflow_tracking::artifacts::ByteCounters {

@@ -40,6 +40,10 @@ from helpers import unique_name
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FERROFLOW_START_TIMEOUT_S = float(os.environ.get("FERROFLOW_START_TIMEOUT", "30"))
 MLFLOW_START_TIMEOUT_S = float(os.environ.get("MLFLOW_START_TIMEOUT", "180"))
+# The ONNX Runtime library scripts/onnxruntime.sh installs; servers started here inherit it.
+ORT_LIBRARY = REPO_ROOT / ".ort" / "lib" / "libonnxruntime.so.1.31.1"
+if "ORT_DYLIB_PATH" not in os.environ and ORT_LIBRARY.exists():
+    os.environ["ORT_DYLIB_PATH"] = str(ORT_LIBRARY)
 
 
 def _free_port() -> int:

@@ -419,6 +419,50 @@ impl ArtifactService {
         self.open(&segments).await
     }
 
+    /// Copies every file under a proxied artifact URI (`mlflow-artifacts:/…`, e.g. a model
+    /// version's location) into the local directory `dest`; returns the files copied.
+    pub async fn download_tree(&self, artifact_uri: &str, dest: &std::path::Path) -> Result<usize> {
+        let segments = proxied_root_segments(artifact_uri)?;
+        let root = to_path(&segments).ok_or_else(|| {
+            Error::invalid(format!("'{artifact_uri}' names the whole artifact store"))
+        })?;
+        let files = self.store.list_recursive(&root).await?;
+        if files.is_empty() {
+            return Err(Error::not_found(format!(
+                "No artifacts found at '{artifact_uri}'"
+            )));
+        }
+        let io =
+            |e: std::io::Error| Error::internal(format!("writing into {}: {e}", dest.display()));
+        for (relative, _) in &files {
+            let mut target = dest.to_path_buf();
+            for part in relative {
+                // object_store paths never hold `..` or separators; refuse them anyway.
+                if part == ".." || part.contains(['/', '\\']) {
+                    return Err(Error::invalid(format!("Invalid artifact path '{part}'")));
+                }
+                target.push(part);
+            }
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            }
+            let mut all = segments.clone();
+            all.extend(relative.iter().cloned());
+            let path = to_path(&all).expect("non-empty path");
+            let Download { mut stream, .. } = self.store.get(&path).await?;
+            let mut file = tokio::fs::File::create(&target).await.map_err(io)?;
+            while let Some(chunk) = stream.next().await {
+                tokio::io::AsyncWriteExt::write_all(&mut file, &chunk?)
+                    .await
+                    .map_err(io)?;
+            }
+            tokio::io::AsyncWriteExt::flush(&mut file)
+                .await
+                .map_err(io)?;
+        }
+        Ok(files.len())
+    }
+
     /// `logged-models/{id}/artifacts/directories`: a logged model's artifacts under `path`.
     pub async fn list_logged_model(
         &self,

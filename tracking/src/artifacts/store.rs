@@ -276,6 +276,31 @@ impl ArtifactStore {
         Ok(entries)
     }
 
+    /// Every object under the directory `dir`, with its path relative to `dir`.
+    pub async fn list_recursive(&self, dir: &Path) -> Result<Vec<(Vec<String>, u64)>> {
+        let prefix: Vec<String> = dir.parts().map(|p| p.as_ref().to_string()).collect();
+        let objects: Vec<object_store::ObjectMeta> = self
+            .inner
+            .list(Some(dir))
+            .try_collect()
+            .await
+            .or_else(|e| match e {
+                object_store::Error::NotFound { .. } => Ok(Vec::new()),
+                e => Err(storage("listing artifacts", e)),
+            })?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|o| {
+                let parts: Vec<String> =
+                    o.location.parts().map(|p| p.as_ref().to_string()).collect();
+                parts
+                    .strip_prefix(prefix.as_slice())
+                    .filter(|rest| !rest.is_empty())
+                    .map(|rest| (rest.to_vec(), o.size))
+            })
+            .collect())
+    }
+
     /// Deletes the object `location` and everything under it as a directory (None: all).
     /// Deleting nothing is not an error (as MLflow's local repository).
     pub async fn delete(&self, location: Option<&Path>) -> Result<()> {

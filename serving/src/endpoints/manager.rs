@@ -1,0 +1,611 @@
+//! Serving endpoints inside `ferroflow server`: configs persisted in the backend store,
+//! models resolved through the registry and fetched from the artifact store, traffic split
+//! across served models, and hot reload when a followed stage or alias moves.
+//!
+//! Hot reload: the watcher re-resolves every served model that follows the registry; a new
+//! version is downloaded, loaded and warmed up *before* the slot's `Arc<Deployed>` is
+//! swapped. Requests already running hold the old `Arc`, so they finish on the old model,
+//! whose batcher drains its queue when the last of them lets go.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use ferroflow_core::{now_millis, Db, Error, ErrorCode, Result, StorageContext};
+use ferroflow_registry::model::ModelVersion;
+use ferroflow_registry::RegistryService;
+use ferroflow_tracking::artifacts::ArtifactService;
+use ferroflow_tracking::TrackingService;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::config::{check_endpoint_name, EndpointConfig, EndpointSpec, ServedSpec};
+use super::metrics::ServingMetrics;
+use crate::protocol::ScoringError;
+use crate::LoadedModel;
+
+/// A loaded version of a served model.
+pub struct Deployed {
+    pub version: String,
+    pub model: Arc<LoadedModel>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum SlotState {
+    Creating,
+    Ready,
+    Failed(String),
+}
+
+/// One served model of an endpoint: its spec and the version it runs now.
+pub struct Slot {
+    pub spec: ServedSpec,
+    current: RwLock<Option<Arc<Deployed>>>,
+    state: Mutex<(SlotState, Option<Instant>)>,
+}
+
+impl Slot {
+    fn new(spec: ServedSpec) -> Slot {
+        Slot {
+            spec,
+            current: RwLock::new(None),
+            state: Mutex::new((SlotState::Creating, None)),
+        }
+    }
+
+    /// The deployed version (what a request runs on), if any.
+    pub fn current(&self) -> Option<Arc<Deployed>> {
+        self.current.read().expect("slot lock").clone()
+    }
+
+    fn install(&self, deployed: Arc<Deployed>) {
+        *self.current.write().expect("slot lock") = Some(deployed);
+        *self.state.lock().expect("slot lock") = (SlotState::Ready, None);
+    }
+
+    fn fail(&self, message: String) {
+        *self.state.lock().expect("slot lock") = (SlotState::Failed(message), Some(Instant::now()));
+    }
+}
+
+/// An endpoint: its config as accepted, the checked spec, and one slot per served model.
+pub struct Endpoint {
+    pub name: String,
+    pub config: EndpointConfig,
+    pub spec: EndpointSpec,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+    pub slots: Vec<Arc<Slot>>,
+}
+
+impl Endpoint {
+    /// READY when every served model that takes traffic has a loaded version.
+    pub fn ready(&self) -> bool {
+        self.spec
+            .routes
+            .iter()
+            .filter(|(_, pct)| *pct > 0)
+            .all(|(i, _)| self.slots[*i].current().is_some())
+    }
+
+    /// Picks a served model by the traffic split.
+    fn pick(&self) -> &Arc<Slot> {
+        let draw = (uuid::Uuid::new_v4().as_u128() % 100) as u32;
+        let mut acc = 0;
+        for (i, pct) in &self.spec.routes {
+            acc += pct;
+            if draw < acc {
+                return &self.slots[*i];
+            }
+        }
+        &self.slots[self.spec.routes.last().map_or(0, |(i, _)| *i)]
+    }
+
+    /// The endpoint as the REST API shows it.
+    pub fn view(&self) -> Value {
+        let served: Vec<Value> = self
+            .slots
+            .iter()
+            .zip(&self.config.served_models)
+            .map(|(slot, cfg)| {
+                let mut v = serde_json::to_value(cfg).unwrap_or_else(|_| json!({}));
+                v["name"] = json!(slot.spec.name);
+                v["max_batch_size"] = json!(slot.spec.batch.max_batch_size);
+                v["max_delay_us"] = json!(slot.spec.batch.max_delay_us);
+                v["workers"] = json!(slot.spec.batch.workers);
+                if let Some(d) = slot.current() {
+                    v["served_version"] = json!(d.version);
+                }
+                let (state, _) = slot.state.lock().expect("slot lock").clone();
+                let (deployment, message) = match state {
+                    SlotState::Creating => ("DEPLOYMENT_CREATING", String::new()),
+                    SlotState::Ready => ("DEPLOYMENT_READY", String::new()),
+                    SlotState::Failed(m) => ("DEPLOYMENT_FAILED", m),
+                };
+                v["state"] = json!({
+                    "deployment": deployment,
+                    "deployment_state_message": message,
+                });
+                v
+            })
+            .collect();
+        let routes: Vec<Value> = self
+            .spec
+            .routes
+            .iter()
+            .map(|(i, pct)| {
+                json!({
+                    "served_model_name": self.slots[*i].spec.name,
+                    "traffic_percentage": pct,
+                })
+            })
+            .collect();
+        json!({
+            "name": self.name,
+            "creation_timestamp": self.creation_timestamp,
+            "last_updated_timestamp": self.last_updated_timestamp,
+            "state": {
+                "ready": if self.ready() { "READY" } else { "NOT_READY" },
+                "config_update": "NOT_UPDATING",
+            },
+            "config": {
+                "served_models": served,
+                "traffic_config": { "routes": routes },
+            },
+        })
+    }
+}
+
+/// What an invocation ran on.
+pub struct Invocation {
+    pub served_model: String,
+    pub version: String,
+    pub body: Value,
+}
+
+/// Owns every endpoint; cheap to clone.
+#[derive(Clone)]
+pub struct EndpointManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    registry: RegistryService,
+    tracking: TrackingService,
+    artifacts: ArtifactService,
+    cache_dir: PathBuf,
+    metrics: ServingMetrics,
+    endpoints: RwLock<HashMap<String, Arc<Endpoint>>>,
+    /// Config changes and reloads run one at a time.
+    changes: tokio::sync::Mutex<()>,
+}
+
+/// A failed deployment is retried this long after the failure.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+fn endpoint_not_found(name: &str) -> Error {
+    Error::not_found(format!("Endpoint with name '{name}' does not exist."))
+}
+
+impl EndpointManager {
+    pub fn new(
+        db: Db,
+        registry: RegistryService,
+        tracking: TrackingService,
+        artifacts: ArtifactService,
+        metrics: ServingMetrics,
+    ) -> EndpointManager {
+        let cache_dir = std::env::temp_dir().join(format!(
+            "ferroflow-serving-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        EndpointManager {
+            inner: Arc::new(Inner {
+                db,
+                registry,
+                tracking,
+                artifacts,
+                cache_dir,
+                metrics,
+                endpoints: RwLock::new(HashMap::new()),
+                changes: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Reads the persisted endpoints (their models load in the background watcher).
+    pub async fn load_persisted(&self) -> Result<usize> {
+        let rows = sqlx::query(
+            "SELECT name, config, creation_timestamp, last_updated_timestamp \
+             FROM serving_endpoints ORDER BY name",
+        )
+        .fetch_all(self.inner.db.reader())
+        .await
+        .context("failed to read serving endpoints")?;
+        let mut map = self.inner.endpoints.write().expect("endpoints lock");
+        for row in &rows {
+            let decode = "failed to decode a serving endpoint";
+            let name: String = row.try_get(0).context(decode)?;
+            let text: String = row.try_get(1).context(decode)?;
+            let config: EndpointConfig = match serde_json::from_str(&text) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(endpoint = %name, "stored config is unreadable: {e}");
+                    continue;
+                }
+            };
+            let Ok(spec) = config.check() else {
+                tracing::error!(endpoint = %name, "stored config no longer checks");
+                continue;
+            };
+            let slots = spec
+                .served
+                .iter()
+                .cloned()
+                .map(Slot::new)
+                .map(Arc::new)
+                .collect();
+            map.insert(
+                name.clone(),
+                Arc::new(Endpoint {
+                    name,
+                    config,
+                    spec,
+                    creation_timestamp: row.try_get(2).context(decode)?,
+                    last_updated_timestamp: row.try_get(3).context(decode)?,
+                    slots,
+                }),
+            );
+        }
+        Ok(rows.len())
+    }
+
+    /// Re-resolves followed stages and aliases every `interval` (and loads endpoints that
+    /// have no model yet), for the life of the process.
+    pub fn spawn_watcher(&self, interval: Duration) {
+        let manager = self.clone();
+        tokio::spawn(async move {
+            loop {
+                manager.refresh().await;
+                tokio::time::sleep(interval).await;
+            }
+        });
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Endpoint>> {
+        self.inner
+            .endpoints
+            .read()
+            .expect("endpoints lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// One watcher pass: swaps in new versions of followed stages/aliases, retries failures.
+    pub async fn refresh(&self) {
+        let _guard = self.inner.changes.lock().await;
+        for endpoint in self.snapshot() {
+            for slot in &endpoint.slots {
+                let current = slot.current();
+                if current.is_some() && !slot.spec.target.follows_registry() {
+                    continue;
+                }
+                if current.is_none() {
+                    let state = slot.state.lock().expect("slot lock").clone();
+                    if matches!(state, (SlotState::Failed(_), Some(at)) if at.elapsed() < RETRY_AFTER)
+                    {
+                        continue;
+                    }
+                }
+                let mv = match self.resolve(&slot.spec).await {
+                    Ok(mv) => mv,
+                    Err(e) => {
+                        if current.is_none() {
+                            slot.fail(e.message);
+                        }
+                        continue;
+                    }
+                };
+                if current.as_ref().map(|d| d.version.as_str()) == Some(mv.version.as_str()) {
+                    continue;
+                }
+                match self.deploy(&endpoint.name, &slot.spec, &mv).await {
+                    Ok(d) => {
+                        tracing::info!(
+                            endpoint = %endpoint.name,
+                            served_model = %slot.spec.name,
+                            version = %d.version,
+                            "serving new version"
+                        );
+                        slot.install(d);
+                    }
+                    Err(e) => {
+                        tracing::warn!(endpoint = %endpoint.name, "loading {} failed: {}", mv.version, e.message);
+                        if current.is_none() {
+                            slot.fail(e.message);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn resolve(&self, spec: &ServedSpec) -> Result<ModelVersion> {
+        self.inner
+            .registry
+            .resolve_models_uri(&spec.target.models_uri(&spec.model_name))
+            .await
+    }
+
+    /// Where a version's files are: its source, with `models:/m-…` and `runs:/` resolved.
+    async fn location(&self, mv: &ModelVersion) -> Result<String> {
+        if mv.source.starts_with("models:/") {
+            return self
+                .inner
+                .registry
+                .resolve_models_uri_location(&mv.source)
+                .await;
+        }
+        if let Some(rest) = mv.source.strip_prefix("runs:/") {
+            let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let run = self.inner.tracking.get_run(run_id).await?;
+            return Ok(format!(
+                "{}/{}",
+                run.info.artifact_uri.trim_end_matches('/'),
+                path.trim_matches('/')
+            ));
+        }
+        Ok(mv.source.clone())
+    }
+
+    /// Downloads, loads and warms up one version.
+    async fn deploy(
+        &self,
+        endpoint: &str,
+        spec: &ServedSpec,
+        mv: &ModelVersion,
+    ) -> Result<Arc<Deployed>> {
+        let location = self.location(mv).await?;
+        let dir = self.inner.cache_dir.join(format!(
+            "{endpoint}-{}-{}",
+            spec.name,
+            uuid::Uuid::new_v4().simple()
+        ));
+        self.inner.artifacts.download_tree(&location, &dir).await?;
+        let batch = spec.batch;
+        let load_dir = dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&load_dir, batch))
+            .await
+            .map_err(|e| Error::internal(format!("model loading panicked: {e}")));
+        // Sessions hold the model in memory; the files are not needed after loading.
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        let model = loaded??;
+        let histogram = self.inner.metrics.batch_rows.with_label_values(&[
+            endpoint,
+            spec.name.as_str(),
+            mv.version.as_str(),
+        ]);
+        model.set_batch_observer(Arc::new(move |rows| histogram.observe(rows as f64)));
+        Ok(Arc::new(Deployed {
+            version: mv.version.clone(),
+            model,
+        }))
+    }
+
+    /// Resolves and loads every served model of a new config, reusing slots of `previous`
+    /// whose spec is unchanged. A missing ONNX Runtime leaves a slot failed (the endpoint is
+    /// NOT_READY); any other error (no such model or version, not an ONNX model) is returned.
+    async fn build_slots(
+        &self,
+        name: &str,
+        spec: &EndpointSpec,
+        previous: Option<&Endpoint>,
+    ) -> Result<Vec<Arc<Slot>>> {
+        let mut slots = Vec::with_capacity(spec.served.len());
+        for served in &spec.served {
+            if let Some(old) = previous
+                .and_then(|p| p.slots.iter().find(|s| s.spec == *served))
+                .filter(|s| s.current().is_some())
+            {
+                slots.push(old.clone());
+                continue;
+            }
+            let mv = self.resolve(served).await?;
+            let slot = Arc::new(Slot::new(served.clone()));
+            match self.deploy(name, served, &mv).await {
+                Ok(d) => slot.install(d),
+                Err(e) if e.code == ErrorCode::TemporarilyUnavailable => slot.fail(e.message),
+                Err(e) => return Err(e),
+            }
+            slots.push(slot);
+        }
+        Ok(slots)
+    }
+
+    pub async fn create(&self, name: &str, config: EndpointConfig) -> Result<Value> {
+        check_endpoint_name(name)?;
+        let spec = config.check()?;
+        let _guard = self.inner.changes.lock().await;
+        if self.get_endpoint(name).is_some() {
+            return Err(Error::already_exists(format!(
+                "Endpoint with name '{name}' already exists."
+            )));
+        }
+        let slots = self.build_slots(name, &spec, None).await?;
+        let now = now_millis();
+        let text = serde_json::to_string(&config).expect("config serializes");
+        sqlx::query(
+            "INSERT INTO serving_endpoints (name, config, creation_timestamp, \
+             last_updated_timestamp) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(name)
+        .bind(&text)
+        .bind(now)
+        .bind(now)
+        .execute(self.inner.db.writer())
+        .await
+        .context("failed to store serving endpoint")?;
+        let endpoint = Arc::new(Endpoint {
+            name: name.to_string(),
+            config,
+            spec,
+            creation_timestamp: now,
+            last_updated_timestamp: now,
+            slots,
+        });
+        let view = endpoint.view();
+        self.inner
+            .endpoints
+            .write()
+            .expect("endpoints lock")
+            .insert(name.to_string(), endpoint);
+        Ok(view)
+    }
+
+    /// Replaces an endpoint's config; new models are loaded before traffic moves to them.
+    pub async fn update(&self, name: &str, config: EndpointConfig) -> Result<Value> {
+        let spec = config.check()?;
+        let _guard = self.inner.changes.lock().await;
+        let previous = self
+            .get_endpoint(name)
+            .ok_or_else(|| endpoint_not_found(name))?;
+        let slots = self.build_slots(name, &spec, Some(&previous)).await?;
+        let now = now_millis();
+        let text = serde_json::to_string(&config).expect("config serializes");
+        sqlx::query(
+            "UPDATE serving_endpoints SET config = $1, last_updated_timestamp = $2 WHERE name = $3",
+        )
+        .bind(&text)
+        .bind(now)
+        .bind(name)
+        .execute(self.inner.db.writer())
+        .await
+        .context("failed to update serving endpoint")?;
+        let endpoint = Arc::new(Endpoint {
+            name: name.to_string(),
+            config,
+            spec,
+            creation_timestamp: previous.creation_timestamp,
+            last_updated_timestamp: now,
+            slots,
+        });
+        let view = endpoint.view();
+        self.inner
+            .endpoints
+            .write()
+            .expect("endpoints lock")
+            .insert(name.to_string(), endpoint);
+        Ok(view)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let _guard = self.inner.changes.lock().await;
+        if self.get_endpoint(name).is_none() {
+            return Err(endpoint_not_found(name));
+        }
+        sqlx::query("DELETE FROM serving_endpoints WHERE name = $1")
+            .bind(name)
+            .execute(self.inner.db.writer())
+            .await
+            .context("failed to delete serving endpoint")?;
+        self.inner
+            .endpoints
+            .write()
+            .expect("endpoints lock")
+            .remove(name);
+        Ok(())
+    }
+
+    pub fn get_endpoint(&self, name: &str) -> Option<Arc<Endpoint>> {
+        self.inner
+            .endpoints
+            .read()
+            .expect("endpoints lock")
+            .get(name)
+            .cloned()
+    }
+
+    pub fn get(&self, name: &str) -> Result<Value> {
+        self.get_endpoint(name)
+            .map(|e| e.view())
+            .ok_or_else(|| endpoint_not_found(name))
+    }
+
+    pub fn list(&self) -> Value {
+        let mut all = self.snapshot();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        json!({ "endpoints": all.iter().map(|e| e.view()).collect::<Vec<_>>() })
+    }
+
+    /// The deployed model a request to `name` runs on: by the traffic split, or the served
+    /// model running `version` when one is asked for.
+    pub fn route(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(Arc<Endpoint>, Arc<Slot>, Arc<Deployed>)> {
+        let endpoint = self
+            .get_endpoint(name)
+            .ok_or_else(|| endpoint_not_found(name))?;
+        let slot = match version {
+            None => endpoint.pick().clone(),
+            Some(v) => endpoint
+                .slots
+                .iter()
+                .find(|s| s.current().is_some_and(|d| d.version == v))
+                .cloned()
+                .ok_or_else(|| {
+                    Error::not_found(format!("Endpoint '{name}' does not serve version {v}"))
+                })?,
+        };
+        let deployed = slot.current().ok_or_else(|| {
+            let (state, _) = slot.state.lock().expect("slot lock").clone();
+            let why = match state {
+                SlotState::Failed(m) => m,
+                _ => "the model is still loading".to_string(),
+            };
+            Error::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!("Endpoint '{name}' is not ready: {why}"),
+            )
+        })?;
+        Ok((endpoint, slot, deployed))
+    }
+
+    /// `POST /serving-endpoints/{name}/invocations`, with its metrics.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> std::result::Result<Invocation, ScoringError> {
+        let start = Instant::now();
+        let (_, slot, deployed) = self.route(name, None)?;
+        let labels = [name, slot.spec.name.as_str(), deployed.version.as_str()];
+        let m = &self.inner.metrics;
+        m.queue_depth
+            .with_label_values(&labels)
+            .set(deployed.model.queue_depth() as i64);
+        let result = deployed.model.invocations(content_type, body).await;
+        let status = match &result {
+            Ok(_) => 200,
+            Err(ScoringError::UnsupportedMediaType(_)) => 415,
+            Err(ScoringError::Mlflow(e)) => e.code.http_status().as_u16(),
+        };
+        m.requests
+            .with_label_values(&[labels[0], labels[1], labels[2], &status.to_string()])
+            .inc();
+        m.latency
+            .with_label_values(&labels)
+            .observe(start.elapsed().as_secs_f64());
+        Ok(Invocation {
+            served_model: slot.spec.name.clone(),
+            version: deployed.version.clone(),
+            body: result?,
+        })
+    }
+}

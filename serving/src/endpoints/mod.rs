@@ -1,0 +1,11 @@
+//! Serving endpoints hosted by `ferroflow server` (Databricks Model Serving shape).
+
+pub mod config;
+pub mod manager;
+pub mod metrics;
+pub mod routes;
+
+pub use config::{EndpointConfig, ServedModelConfig, Target};
+pub use manager::EndpointManager;
+pub use metrics::ServingMetrics;
+pub use routes::{configure, ROUTES};

@@ -1,0 +1,438 @@
+"""Serving endpoints end to end: ONNX models made with skl2onnx, logged with the stock mlflow
+client and registered in ferroflow, served by `/serving-endpoints/{name}/invocations`.
+
+Expected answers come from MLflow itself: the same request through
+`mlflow.pyfunc.scoring_server.invocations` on the model loaded back with
+`mlflow.pyfunc.load_model` (onnxruntime in Python), compared to 1e-6.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import mlflow
+import mlflow.onnx
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+from helpers import unique_name
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.pyfunc import scoring_server
+from mlflow.types import Schema, TensorSpec
+from onnx import TensorProto, helper
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+
+IRIS = load_iris()
+COLS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+X = pd.DataFrame(IRIS.data.astype(np.float32), columns=COLS)
+Y = IRIS.target
+ROWS = X.iloc[[0, 1, 50, 51, 100, 149]]
+
+
+@pytest.fixture(autouse=True)
+def _only_ferroflow(server_kind):
+    if server_kind == "mlflow":
+        pytest.skip("mlflow server has no serving endpoints")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _onnx(model, zipmap=True):
+    options = None if zipmap else {id(model): {"zipmap": False}}
+    return convert_sklearn(
+        model,
+        initial_types=[("X", FloatTensorType([None, 4]))],
+        options=options,
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+
+
+def _register(experiment_id, name, onnx_model, input_example=None, signature=None):
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = mlflow.onnx.log_model(
+            onnx_model,
+            name="model",
+            registered_model_name=name,
+            input_example=input_example,
+            signature=signature,
+        )
+    return info
+
+
+def _create(rest, name, served, traffic=None):
+    config = {"served_models": served}
+    if traffic:
+        config["traffic_config"] = {"routes": traffic}
+    r = rest.post("/api/2.0/serving-endpoints", json={"name": name, "config": config})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"]["ready"] == "READY", r.text
+    return r.json()
+
+
+def _close(got, want, path="predictions"):
+    """Recursive equality with floats to 1e-6."""
+    if isinstance(want, float) or isinstance(got, float):
+        assert abs(float(got) - float(want)) <= 1e-6 * max(1.0, abs(float(want))), (path, got, want)
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), (path, got, want)
+        for k in want:
+            _close(got[k], want[k], f"{path}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), (path, got, want)
+        for i, (g, w) in enumerate(zip(got, want)):
+            _close(g, w, f"{path}[{i}]")
+    else:
+        assert got == want, (path, got, want)
+
+
+def _mlflow_scoring(model_uri, content_type, body):
+    """(status, JSON body) of MLflow's own scoring server for this request."""
+    pyfunc = mlflow.pyfunc.load_model(model_uri)
+    try:
+        result = scoring_server.invocations(
+            body, content_type, pyfunc, pyfunc.metadata.get_input_schema()
+        )
+    except MlflowException as e:
+        return e.get_http_status_code(), json.loads(e.serialize_as_json())
+    return result.status, json.loads(result.response)
+
+
+def _mlflow_answer(model_uri, content_type, body):
+    status, answer = _mlflow_scoring(model_uri, content_type, body)
+    assert status == 200, answer
+    return answer
+
+
+def _formats(df):
+    rows = df.to_numpy().tolist()
+    records = [dict(zip(df.columns, r)) for r in rows]
+    return {
+        "dataframe_split": ("application/json", {"dataframe_split": {"columns": list(df.columns), "data": rows}}),
+        "dataframe_records": ("application/json", {"dataframe_records": records}),
+        # A single-input graph takes a 2-D array (a dict of columns would feed inputs by
+        # name, which MLflow's onnx flavor refuses too).
+        "instances": ("application/json", {"instances": rows}),
+        "inputs": ("application/json", {"inputs": rows}),
+        "csv": ("text/csv", df.to_csv(index=False)),
+    }
+
+
+@pytest.fixture(scope="module")
+def iris_models(client):
+    """LR (ZipMap), RF without ZipMap, an MLP and a string-label LR, each registered."""
+    experiment_id = client.create_experiment(unique_name("serving"))
+    made = {
+        "lr": _onnx(LogisticRegression(max_iter=500).fit(X, Y)),
+        "rf": _onnx(RandomForestClassifier(n_estimators=10, random_state=0).fit(X, Y), zipmap=False),
+        "rf_zipmap": _onnx(RandomForestClassifier(n_estimators=10, random_state=1).fit(X, Y)),
+        "mlp": _onnx(MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X, Y), zipmap=False),
+        "labels": _onnx(LogisticRegression(max_iter=500).fit(X, IRIS.target_names[Y])),
+    }
+    names = {}
+    for key, model in made.items():
+        name = unique_name(f"iris-{key}")
+        # The LR carries a column signature (schema enforcement); the others none.
+        signature = infer_signature(X) if key == "lr" else None
+        _register(experiment_id, name, model, input_example=X.iloc[:3], signature=signature)
+        names[key] = name
+    return experiment_id, names
+
+
+@pytest.mark.parametrize("kind", ["lr", "rf", "rf_zipmap", "mlp", "labels"])
+def test_every_input_format_matches_mlflow_scoring(rest, iris_models, kind):
+    _, names = iris_models
+    name = names[kind]
+    endpoint = unique_name("ep")
+    _create(rest, endpoint, [{"model_name": name, "model_version": "1"}])
+    ok = 0
+    for fmt, (content_type, body) in _formats(ROWS).items():
+        text = body if isinstance(body, str) else json.dumps(body)
+        r = rest.post(
+            f"/serving-endpoints/{endpoint}/invocations",
+            content=text,
+            headers={"Content-Type": content_type},
+        )
+        status, want = _mlflow_scoring(f"models:/{name}/1", content_type, text)
+        # MLflow cannot put a 2-D output (no ZipMap) in a DataFrame column: same 400 here.
+        assert r.status_code == status, (fmt, r.text, want)
+        if status == 200:
+            assert r.headers["served-model-version"] == "1"
+            _close(r.json(), want, f"{kind}/{fmt}")
+        else:
+            assert r.json()["error_code"] == want["error_code"], (fmt, r.text, want)
+        ok += status == 200
+    # At least the tensor formats work for every model.
+    assert ok >= 2
+
+
+def test_two_input_model_and_v2_infer(rest, client):
+    experiment_id = client.create_experiment(unique_name("serving"))
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [None, 2])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [None, 2])
+    s = helper.make_tensor_value_info("sum", TensorProto.FLOAT, [None, 2])
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["sum"])], "two", [a, b], [s])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    sig = ModelSignature(inputs=Schema([
+        TensorSpec(np.dtype(np.float32), (-1, 2), "a"),
+        TensorSpec(np.dtype(np.float32), (-1, 2), "b"),
+    ]))
+    name = unique_name("two")
+    _register(experiment_id, name, model, signature=sig)
+    endpoint = unique_name("ep")
+    _create(rest, endpoint, [{"model_name": name, "model_version": 1}])
+    A = [[1.5, 2.25], [-3.0, 0.1]]
+    B = [[0.5, 4.0], [2.0, 0.3]]
+    body = json.dumps({"inputs": {"a": A, "b": B}})
+    r = rest.post(f"/serving-endpoints/{endpoint}/invocations", content=body,
+                  headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    _close(r.json(), _mlflow_answer(f"models:/{name}/1", "application/json", body))
+
+    meta = rest.get(f"/v2/models/{endpoint}").json()
+    assert {i["name"] for i in meta["inputs"]} == {"a", "b"}
+    assert meta["versions"] == ["1"]
+    v2 = rest.post(f"/v2/models/{endpoint}/infer", json={
+        "id": "req-1",
+        "inputs": [
+            {"name": "a", "shape": [2, 2], "datatype": "FP32", "data": sum(A, [])},
+            {"name": "b", "shape": [2, 2], "datatype": "FP32", "data": sum(B, [])},
+        ],
+    })
+    assert v2.status_code == 200, v2.text
+    out = v2.json()
+    assert out["id"] == "req-1" and out["model_version"] == "1"
+    (summed,) = out["outputs"]
+    assert summed["name"] == "sum" and summed["shape"] == [2, 2]
+    _close(summed["data"], np.add(A, B).astype(np.float32).ravel().astype(float).tolist())
+    bad = rest.post(f"/v2/models/{endpoint}/infer", json={
+        "inputs": [{"name": "a", "shape": [2, 2], "datatype": "FP32", "data": [1.0]}],
+    })
+    assert bad.status_code == 400
+    assert rest.get("/v2/health/live").json() == {"live": True}
+
+
+def test_bad_payloads_get_400_naming_the_problem(rest, iris_models):
+    _, names = iris_models
+    endpoint = unique_name("ep")
+    _create(rest, endpoint, [{"model_name": names["lr"], "model_version": "1"}])
+    url = f"/serving-endpoints/{endpoint}/invocations"
+    cases = [
+        ({"dataframe_split": {"columns": ["sepal_length"], "data": [[1.0]]}}, "petal_width"),
+        ({"dataframe_records": [{"sepal_length": "x", "sepal_width": 1, "petal_length": 1, "petal_width": 1}]}, "sepal_length"),
+        ({"instances": [[1.0, 2.0]], "inputs": [[1.0]]}, "instances"),
+        ({"inputs": [[1.0, 2.0]]}, "sepal_length"),
+        ({"nothing": 1}, "dataframe_split"),
+    ]
+    for body, named in cases:
+        r = rest.post(url, json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert named in r.json()["message"], (body, r.json())
+    assert rest.post(url, content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    assert rest.post(url, content=b"x", headers={"Content-Type": "application/xml"}).status_code == 415
+    assert rest.post("/serving-endpoints/nope/invocations", json={"inputs": []}).status_code == 404
+
+
+def test_endpoint_crud_and_config_errors(rest, iris_models):
+    _, names = iris_models
+    endpoint = unique_name("ep")
+    made = _create(rest, endpoint, [{"name": "main", "model_name": names["lr"], "model_version": "1"}])
+    assert made["config"]["served_models"][0]["served_version"] == "1"
+    assert made["config"]["traffic_config"]["routes"] == [{"served_model_name": "main", "traffic_percentage": 100}]
+    dup = rest.post("/api/2.0/serving-endpoints", json={"name": endpoint, "config": {"served_models": [{"model_name": names["lr"], "model_version": "1"}]}})
+    assert dup.status_code == 400 and dup.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    for config, code, status in [
+        ({"served_models": [{"model_name": "no-such-model", "model_version": "1"}]}, "RESOURCE_DOES_NOT_EXIST", 404),
+        ({"served_models": [{"model_name": names["lr"], "model_version": "9"}]}, "RESOURCE_DOES_NOT_EXIST", 404),
+        ({"served_models": [{"model_name": names["lr"]}]}, "INVALID_PARAMETER_VALUE", 400),
+        ({"served_models": [{"name": "a", "model_name": names["lr"], "model_version": "1"},
+                            {"name": "b", "model_name": names["rf"], "model_version": "1"}],
+          "traffic_config": {"routes": [{"served_model_name": "a", "traffic_percentage": 70}]}},
+         "INVALID_PARAMETER_VALUE", 400),
+    ]:
+        name = unique_name("bad")
+        r = rest.post("/api/2.0/serving-endpoints", json={"name": name, "config": config})
+        assert r.status_code == status and r.json()["error_code"] == code, (config, r.text)
+        assert rest.get(f"/api/2.0/serving-endpoints/{name}").status_code == 404
+    assert any(e["name"] == endpoint for e in rest.get("/api/2.0/serving-endpoints").json()["endpoints"])
+    upd = rest.put(f"/api/2.0/serving-endpoints/{endpoint}/config",
+                   json={"served_models": [{"name": "main", "model_name": names["rf"], "model_version": "1"}]})
+    assert upd.status_code == 200, upd.text
+    assert upd.json()["config"]["served_models"][0]["model_name"] == names["rf"]
+    assert rest.delete(f"/api/2.0/serving-endpoints/{endpoint}").json() == {}
+    assert rest.get(f"/api/2.0/serving-endpoints/{endpoint}").status_code == 404
+
+
+def test_traffic_split_90_10_over_2000_requests(rest, iris_models):
+    _, names = iris_models
+    endpoint = unique_name("ep")
+    _create(
+        rest,
+        endpoint,
+        [
+            {"name": "main", "model_name": names["lr"], "model_version": "1"},
+            {"name": "canary", "model_name": names["rf_zipmap"], "model_version": "1"},
+        ],
+        traffic=[
+            {"served_model_name": "main", "traffic_percentage": 90},
+            {"served_model_name": "canary", "traffic_percentage": 10},
+        ],
+    )
+    body = json.dumps(_formats(ROWS.iloc[:1])["dataframe_split"][1])
+    counts = {"main": 0, "canary": 0}
+    for _ in range(2000):
+        r = rest.post(f"/serving-endpoints/{endpoint}/invocations", content=body,
+                      headers={"Content-Type": "application/json"})
+        assert r.status_code == 200
+        counts[r.headers["served-model-name"]] += 1
+    share = counts["main"] / 2000
+    assert 0.85 <= share <= 0.95, counts
+
+
+def test_promotion_under_load_flips_with_zero_failed_requests(rest, client, tracking_uri):
+    experiment_id = client.create_experiment(unique_name("serving"))
+    name = unique_name("promo")
+    _register(experiment_id, name, _onnx(LogisticRegression(max_iter=500).fit(X, Y)), input_example=X.iloc[:3])
+    _register(experiment_id, name, _onnx(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y), zipmap=False), input_example=X.iloc[:3])
+    client.transition_model_version_stage(name, "1", "Production")
+    endpoint = unique_name("ep")
+    _create(rest, endpoint, [{"model_name": name, "model_version": "Production"}])
+    body = json.dumps(_formats(ROWS.iloc[:2])["inputs"][1])
+    stop = threading.Event()
+    seen, failures = [], []
+
+    def load():
+        with httpx.Client(base_url=tracking_uri, timeout=30) as c:
+            while not stop.is_set():
+                r = c.post(f"/serving-endpoints/{endpoint}/invocations", content=body,
+                           headers={"Content-Type": "application/json"})
+                if r.status_code != 200:
+                    failures.append((r.status_code, r.text))
+                else:
+                    seen.append(r.headers["served-model-version"])
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        client.transition_model_version_stage(name, "2", "Production", archive_existing_versions=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and (not seen or seen[-1] != "2"):
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert "1" in seen and seen[-1] == "2", seen[-5:]
+    # Once flipped, it stays flipped: only requests already running (one per client
+    # thread) may still answer from version 1 after the first version-2 answer.
+    assert seen[seen.index("2"):].count("1") <= len(threads), seen
+    assert set(seen[-20:]) == {"2"}
+    state = rest.get(f"/api/2.0/serving-endpoints/{endpoint}").json()
+    assert state["config"]["served_models"][0]["served_version"] == "2"
+    assert 'ferroflow_serving_requests_total{endpoint="' + endpoint in rest.get("/metrics").text
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _binary():
+    root = Path(__file__).resolve().parents[2]
+    return os.environ.get("FERROFLOW_BIN", str(root / "target/debug/ferroflow"))
+
+
+def _wait(url, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+def test_models_serve_standalone(iris_models, tracking_uri, server_kind):
+    if server_kind != "ferroflow":
+        pytest.skip("needs the ferroflow binary")
+    _, names = iris_models
+    port = _free_port()
+    proc = subprocess.Popen(
+        [_binary(), "models", "serve", "-m", f"models:/{names['mlp']}/1", "-p", str(port)],
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        _wait(f"http://127.0.0.1:{port}/ping", proc)
+        content_type, body = _formats(ROWS)["inputs"]
+        text = json.dumps(body)
+        r = httpx.post(f"http://127.0.0.1:{port}/invocations", content=text,
+                       headers={"Content-Type": content_type})
+        assert r.status_code == 200, r.text
+        _close(r.json(), _mlflow_answer(f"models:/{names['mlp']}/1", content_type, text))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_missing_onnxruntime_gives_503_not_a_crash(tmp_path, iris_models, tracking_uri, server_kind):
+    if server_kind != "ferroflow" or os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI"):
+        pytest.skip("starts its own ferroflow on SQLite")
+    port = _free_port()
+    env = {**os.environ, "ORT_DYLIB_PATH": str(tmp_path / "missing.so")}
+    env.pop("FERROFLOW_ONNXRUNTIME_LIB", None)
+    proc = subprocess.Popen(
+        [_binary(), "server", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path}/db.sqlite",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{base}/health", proc)
+        # A model to point at, registered on this server.
+        mlflow.set_tracking_uri(base)
+        try:
+            exp = mlflow.create_experiment(unique_name("ort"))
+            _register(exp, "m", _onnx(LogisticRegression(max_iter=200).fit(X, Y)), input_example=X.iloc[:2])
+        finally:
+            mlflow.set_tracking_uri(tracking_uri)
+        r = httpx.post(f"{base}/api/2.0/serving-endpoints", json={
+            "name": "ep", "config": {"served_models": [{"model_name": "m", "model_version": "1"}]}})
+        assert r.status_code == 200, r.text
+        assert r.json()["state"]["ready"] == "NOT_READY"
+        inv = httpx.post(f"{base}/serving-endpoints/ep/invocations", json={"inputs": [[1, 2, 3, 4]]})
+        assert inv.status_code == 503
+        assert "scripts/onnxruntime.sh" in inv.json()["message"]
+        assert httpx.get(f"{base}/v2/health/ready").status_code == 503
+        assert httpx.get(f"{base}/health").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
