@@ -10,6 +10,7 @@ main() {
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
+export PATH="$ROOT/.venv/bin:$PATH"  # mlflow models serve runs uvicorn from the venv
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/release/ferroflow"
 DURATION="${DURATION:-10s}"
