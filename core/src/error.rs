@@ -17,6 +17,8 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     PermissionDenied,
     RequestLimitExceeded,
+    /// MLflow's answer when a capability does not exist for this configuration (presigned
+    /// S3 access on a local store, for one); MLflow clients fall back on seeing it.
     NotImplemented,
 }
 

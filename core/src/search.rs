@@ -208,32 +208,6 @@ fn py_set(items: &[&str]) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
-/// Renders a string the way Python's `repr` does (used in a few messages).
-fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// Python's `str(float)` for the values that can reach a message.
 fn py_float(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e16 {
@@ -581,7 +555,7 @@ fn group_statement<'t>(
         if semi + 1 < toks.len() {
             return Err(Error::invalid(format!(
                 "Search filter contained multiple expression {}. Provide AND-ed expression list.",
-                py_repr(src)
+                crate::py_repr(src)
             )));
         }
     }
@@ -1349,7 +1323,7 @@ pub fn parse_run_order_by_list<S: AsRef<str>>(clauses: &[S]) -> Result<Vec<Order
             .iter()
             .any(|o| o.entity == order_by.entity && o.key == order_by.key)
         {
-            let listed: Vec<String> = clauses.iter().map(|c| py_repr(c.as_ref())).collect();
+            let listed: Vec<String> = clauses.iter().map(|c| crate::py_repr(c.as_ref())).collect();
             return Err(Error::invalid(format!(
                 "`order_by` contains duplicate fields: [{}]",
                 listed.join(", ")

@@ -331,13 +331,40 @@ mod tests {
         Tensor::new(vec![rows, 2], TensorData::Float(data))
     }
 
-    fn gate() -> Arc<(Mutex<bool>, Condvar)> {
+    type Gate = Arc<(Mutex<bool>, Condvar)>;
+
+    fn gate() -> Gate {
         Arc::new((Mutex::new(false), Condvar::new()))
     }
 
     fn open(gate: &Arc<(Mutex<bool>, Condvar)>) {
         *gate.0.lock().unwrap() = true;
         gate.1.notify_all();
+    }
+
+    /// A one-worker batcher over a `Doubler` that blocks on the returned gate, with the
+    /// channel of rows per run and the count of runs entered.
+    fn gated_batcher(
+        max_batch_size: usize,
+        concat_ok: bool,
+    ) -> (Arc<Batcher>, mpsc::Receiver<usize>, Gate, Arc<AtomicU64>) {
+        let (runs_tx, runs_rx) = mpsc::channel();
+        let g = gate();
+        let entered = Arc::new(AtomicU64::new(0));
+        let batcher = Arc::new(Batcher::start(
+            vec![Doubler {
+                runs: runs_tx,
+                gate: Some(g.clone()),
+                entered: entered.clone(),
+            }],
+            BatchOptions {
+                max_batch_size,
+                max_delay_us: 0,
+                workers: 1,
+            },
+            concat_ok,
+        ));
+        (batcher, runs_rx, g, entered)
     }
 
     /// Polls observable state (bounded), rather than sleeping for a guessed time.
@@ -358,22 +385,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn coalesces_queued_requests_up_to_max_batch_size_and_splits_results() {
-        let (runs_tx, runs_rx) = mpsc::channel();
-        let g = gate();
-        let entered = Arc::new(AtomicU64::new(0));
-        let batcher = Arc::new(Batcher::start(
-            vec![Doubler {
-                runs: runs_tx,
-                gate: Some(g.clone()),
-                entered: entered.clone(),
-            }],
-            BatchOptions {
-                max_batch_size: 4,
-                max_delay_us: 0,
-                workers: 1,
-            },
-            true,
-        ));
+        let (batcher, runs_rx, g, entered) = gated_batcher(4, true);
         // The first request occupies the worker (blocked on the gate); the next ones queue up.
         let first = tokio::spawn({
             let b = batcher.clone();
@@ -421,22 +433,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn runs_one_by_one_when_inputs_cannot_be_concatenated() {
-        let (runs_tx, runs_rx) = mpsc::channel();
-        let g = gate();
-        let entered = Arc::new(AtomicU64::new(0));
-        let batcher = Arc::new(Batcher::start(
-            vec![Doubler {
-                runs: runs_tx,
-                gate: Some(g.clone()),
-                entered: entered.clone(),
-            }],
-            BatchOptions {
-                max_batch_size: 8,
-                max_delay_us: 0,
-                workers: 1,
-            },
-            false,
-        ));
+        let (batcher, runs_rx, g, _entered) = gated_batcher(8, false);
         let mut handles = Vec::new();
         for i in 0..3 {
             let b = batcher.clone();
@@ -454,22 +451,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_failing_request_does_not_fail_the_rest_of_its_batch() {
-        let (runs_tx, _runs_rx) = mpsc::channel();
-        let g = gate();
-        let entered = Arc::new(AtomicU64::new(0));
-        let batcher = Arc::new(Batcher::start(
-            vec![Doubler {
-                runs: runs_tx,
-                gate: Some(g.clone()),
-                entered: entered.clone(),
-            }],
-            BatchOptions {
-                max_batch_size: 16,
-                max_delay_us: 0,
-                workers: 1,
-            },
-            true,
-        ));
+        let (batcher, _runs_rx, g, entered) = gated_batcher(16, true);
         let blocker = tokio::spawn({
             let b = batcher.clone();
             async move { b.submit(vec![rows_tensor(0.0, 1)], 1).await }

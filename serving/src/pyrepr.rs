@@ -3,30 +3,7 @@
 use serde_json::Value;
 
 /// `repr(str)`: single quotes unless the text has a single quote and no double quote.
-pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+pub use ferroflow_core::py_repr as str_repr;
 
 /// `repr(float)`: shortest round-trip digits, exponent form below 1e-4 and from 1e16.
 pub fn float_repr(x: f64) -> String {

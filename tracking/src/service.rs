@@ -432,19 +432,11 @@ impl TrackingService {
         tags: Vec<KeyValue>,
     ) -> Result<()> {
         let batch = Batch::validate(run_id, metrics, params, tags)?;
-        // Points about logged models (MLflow 3) also go to the models' metrics; the models
-        // are checked first so a bad id writes nothing.
-        let model_points: Vec<NewMetric> = batch
-            .metrics
-            .iter()
-            .filter(|m| m.model.is_some())
-            .cloned()
-            .collect();
-        if !model_points.is_empty() {
-            self.check_metric_models(&model_points).await?;
-        }
+        // Points about logged models (MLflow 3) are also recorded as the models' metrics
+        // (in `apply_batches`); the models are checked first so a bad id writes nothing.
+        self.check_metric_models(&batch.metrics).await?;
         if let Some(writer) = &self.writer {
-            writer.submit(run_id, batch).await?;
+            writer.submit(run_id, batch).await
         } else {
             let mut tx = self
                 .db
@@ -454,20 +446,8 @@ impl TrackingService {
                 .context("failed to begin transaction")?;
             let mut results = apply_batches(&mut tx, &[(run_id, &batch)]).await?;
             results.pop().unwrap_or(Ok(()))?;
-            tx.commit().await.context("failed to commit batch")?;
+            tx.commit().await.context("failed to commit batch")
         }
-        if model_points.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self
-            .db
-            .writer()
-            .acquire()
-            .await
-            .context("failed to acquire a connection")?;
-        let experiment_id = store::run_experiment_id(&mut conn, run_id).await?;
-        let points: Vec<&NewMetric> = model_points.iter().collect();
-        store::insert_logged_model_metrics(&mut conn, run_id, experiment_id, &points).await
     }
 
     /// Every logged model a batch's metrics name must exist and be active.
@@ -476,6 +456,9 @@ impl TrackingService {
             .iter()
             .filter_map(|m| m.model.as_ref().map(|l| l.model_id.as_str()))
             .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
         ids.sort_unstable();
         ids.dedup();
         let mut conn = self
@@ -803,6 +786,15 @@ pub(crate) async fn apply_batches(
         .collect();
     if !points.is_empty() {
         store::insert_metrics(conn, &points).await?;
+    }
+    // Points about logged models are also the models' metrics, in the same transaction.
+    for ((run_id, batch), _) in batches.iter().zip(&results).filter(|(_, r)| r.is_ok()) {
+        let model_points: Vec<&NewMetric> =
+            batch.metrics.iter().filter(|m| m.model.is_some()).collect();
+        if !model_points.is_empty() {
+            let experiment_id = store::run_experiment_id(conn, run_id).await?;
+            store::insert_logged_model_metrics(conn, run_id, experiment_id, &model_points).await?;
+        }
     }
     for ((run_id, batch), _) in batches.iter().zip(&results).filter(|(_, r)| r.is_ok()) {
         if batch.tags.is_empty() {

@@ -12,23 +12,27 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use ferroflow_core::{now_millis, Db, Error, ErrorCode, Result, StorageContext};
+use actix_web::http::StatusCode;
+use ferroflow_core::{now_millis, Db, Error, ErrorCode, Result};
 use ferroflow_registry::model::ModelVersion;
 use ferroflow_registry::RegistryService;
 use ferroflow_tracking::artifacts::ArtifactService;
 use ferroflow_tracking::TrackingService;
+use prometheus::{Histogram, IntGauge};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::config::{check_endpoint_name, EndpointConfig, EndpointSpec, ServedSpec};
 use super::metrics::ServingMetrics;
+use super::store;
 use crate::protocol::ScoringError;
 use crate::LoadedModel;
 
-/// A loaded version of a served model.
+/// A loaded version of a served model, with its metric handles resolved once.
 pub struct Deployed {
     pub version: String,
     pub model: Arc<LoadedModel>,
+    latency: Histogram,
+    queue_depth: IntGauge,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -218,19 +222,12 @@ impl EndpointManager {
 
     /// Reads the persisted endpoints (their models load in the background watcher).
     pub async fn load_persisted(&self) -> Result<usize> {
-        let rows = sqlx::query(
-            "SELECT name, config, creation_timestamp, last_updated_timestamp \
-             FROM serving_endpoints ORDER BY name",
-        )
-        .fetch_all(self.inner.db.reader())
-        .await
-        .context("failed to read serving endpoints")?;
+        let rows = store::load_all(&self.inner.db).await?;
+        let count = rows.len();
         let mut map = self.inner.endpoints.write().expect("endpoints lock");
-        for row in &rows {
-            let decode = "failed to decode a serving endpoint";
-            let name: String = row.try_get(0).context(decode)?;
-            let text: String = row.try_get(1).context(decode)?;
-            let config: EndpointConfig = match serde_json::from_str(&text) {
+        for row in rows {
+            let name = row.name;
+            let config: EndpointConfig = match serde_json::from_str(&row.config) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(endpoint = %name, "stored config is unreadable: {e}");
@@ -254,13 +251,13 @@ impl EndpointManager {
                     name,
                     config,
                     spec,
-                    creation_timestamp: row.try_get(2).context(decode)?,
-                    last_updated_timestamp: row.try_get(3).context(decode)?,
+                    creation_timestamp: row.creation_timestamp,
+                    last_updated_timestamp: row.last_updated_timestamp,
                     slots,
                 }),
             );
         }
-        Ok(rows.len())
+        Ok(count)
     }
 
     /// Re-resolves followed stages and aliases every `interval` (and loads endpoints that
@@ -384,15 +381,15 @@ impl EndpointManager {
         // Sessions hold the model in memory; the files are not needed after loading.
         let _ = tokio::fs::remove_dir_all(&dir).await;
         let model = loaded??;
-        let histogram = self.inner.metrics.batch_rows.with_label_values(&[
-            endpoint,
-            spec.name.as_str(),
-            mv.version.as_str(),
-        ]);
+        let labels = [endpoint, spec.name.as_str(), mv.version.as_str()];
+        let m = &self.inner.metrics;
+        let histogram = m.batch_rows.with_label_values(&labels);
         model.set_batch_observer(Arc::new(move |rows| histogram.observe(rows as f64)));
         Ok(Arc::new(Deployed {
             version: mv.version.clone(),
             model,
+            latency: m.latency.with_label_values(&labels),
+            queue_depth: m.queue_depth.with_label_values(&labels),
         }))
     }
 
@@ -438,17 +435,7 @@ impl EndpointManager {
         let slots = self.build_slots(name, &spec, None).await?;
         let now = now_millis();
         let text = serde_json::to_string(&config).expect("config serializes");
-        sqlx::query(
-            "INSERT INTO serving_endpoints (name, config, creation_timestamp, \
-             last_updated_timestamp) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(name)
-        .bind(&text)
-        .bind(now)
-        .bind(now)
-        .execute(self.inner.db.writer())
-        .await
-        .context("failed to store serving endpoint")?;
+        store::insert(&self.inner.db, name, &text, now).await?;
         let endpoint = Arc::new(Endpoint {
             name: name.to_string(),
             config,
@@ -476,15 +463,7 @@ impl EndpointManager {
         let slots = self.build_slots(name, &spec, Some(&previous)).await?;
         let now = now_millis();
         let text = serde_json::to_string(&config).expect("config serializes");
-        sqlx::query(
-            "UPDATE serving_endpoints SET config = $1, last_updated_timestamp = $2 WHERE name = $3",
-        )
-        .bind(&text)
-        .bind(now)
-        .bind(name)
-        .execute(self.inner.db.writer())
-        .await
-        .context("failed to update serving endpoint")?;
+        store::update(&self.inner.db, name, &text, now).await?;
         let endpoint = Arc::new(Endpoint {
             name: name.to_string(),
             config,
@@ -507,11 +486,7 @@ impl EndpointManager {
         if self.get_endpoint(name).is_none() {
             return Err(endpoint_not_found(name));
         }
-        sqlx::query("DELETE FROM serving_endpoints WHERE name = $1")
-            .bind(name)
-            .execute(self.inner.db.writer())
-            .await
-            .context("failed to delete serving endpoint")?;
+        store::delete(&self.inner.db, name).await?;
         self.inner
             .endpoints
             .write()
@@ -533,6 +508,11 @@ impl EndpointManager {
         self.get_endpoint(name)
             .map(|e| e.view())
             .ok_or_else(|| endpoint_not_found(name))
+    }
+
+    /// Whether every endpoint is READY (V2 server readiness).
+    pub fn all_ready(&self) -> bool {
+        self.snapshot().iter().all(|e| e.ready())
     }
 
     pub fn list(&self) -> Value {
@@ -585,23 +565,21 @@ impl EndpointManager {
     ) -> std::result::Result<Invocation, ScoringError> {
         let start = Instant::now();
         let (_, slot, deployed) = self.route(name, None)?;
-        let labels = [name, slot.spec.name.as_str(), deployed.version.as_str()];
-        let m = &self.inner.metrics;
-        m.queue_depth
-            .with_label_values(&labels)
+        deployed
+            .queue_depth
             .set(deployed.model.queue_depth() as i64);
         let result = deployed.model.invocations(content_type, body).await;
         let status = match &result {
-            Ok(_) => 200,
-            Err(ScoringError::UnsupportedMediaType(_)) => 415,
-            Err(ScoringError::Mlflow(e)) => e.code.http_status().as_u16(),
+            Ok(_) => StatusCode::OK,
+            Err(ScoringError::UnsupportedMediaType(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Err(ScoringError::Mlflow(e)) => e.code.http_status(),
         };
-        m.requests
-            .with_label_values(&[labels[0], labels[1], labels[2], &status.to_string()])
+        self.inner
+            .metrics
+            .requests
+            .with_label_values(&[name, &slot.spec.name, &deployed.version, status.as_str()])
             .inc();
-        m.latency
-            .with_label_values(&labels)
-            .observe(start.elapsed().as_secs_f64());
+        deployed.latency.observe(start.elapsed().as_secs_f64());
         Ok(Invocation {
             served_model: slot.spec.name.clone(),
             version: deployed.version.clone(),

@@ -4,6 +4,7 @@ pub mod config;
 pub mod manager;
 pub mod metrics;
 pub mod routes;
+mod store;
 
 pub use config::{EndpointConfig, ServedModelConfig, Target};
 pub use manager::EndpointManager;

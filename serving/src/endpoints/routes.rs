@@ -142,12 +142,7 @@ async fn live() -> HttpResponse {
 /// Ready when ONNX Runtime is loaded and every endpoint is READY.
 async fn ready(m: Manager) -> HttpResponse {
     let runtime = matches!(runtime_status(), RuntimeStatus::Ready { .. });
-    let endpoints = m
-        .list()
-        .get("endpoints")
-        .and_then(|e| e.as_array())
-        .is_some_and(|all| all.iter().all(|e| e["state"]["ready"] == "READY"));
-    if runtime && endpoints {
+    if runtime && m.all_ready() {
         HttpResponse::Ok().json(json!({ "ready": true }))
     } else {
         HttpResponse::ServiceUnavailable().json(json!({ "ready": false }))

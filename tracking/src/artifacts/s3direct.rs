@@ -168,7 +168,7 @@ impl S3Direct {
 /// An unknown or finished upload id is the client's mistake, not an internal error.
 fn upload_error(context: &str, e: object_store::Error) -> Error {
     let text = e.to_string();
-    if text.contains("NoSuchUpload") || text.contains("InvalidPart") || text.contains("404") {
+    if text.contains("NoSuchUpload") || text.contains("InvalidPart") {
         Error::invalid(format!("{context}: {text}"))
     } else {
         Error::internal(format!("{context}: {text}"))
