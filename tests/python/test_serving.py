@@ -436,3 +436,78 @@ def test_missing_onnxruntime_gives_503_not_a_crash(tmp_path, iris_models, tracki
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _logged(rest, endpoint, at_least, timeout=20):
+    """The endpoint's inference log as a DataFrame, once it holds `at_least` rows (bounded poll)."""
+    import tempfile
+
+    import mlflow.artifacts
+
+    location = rest.get(f"/api/2.0/serving-endpoints/{endpoint}").json()["config"][
+        "auto_capture_config"
+    ]["location"]
+    rel = location.split("mlflow-artifacts:/", 1)[1]
+    deadline = time.time() + timeout
+    while True:
+        files = rest.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": rel}).json()
+        if files.get("files"):
+            dst = tempfile.mkdtemp()
+            local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=dst)
+            frame = pd.read_parquet(local)
+            if len(frame) >= at_least or time.time() > deadline:
+                return frame
+        elif time.time() > deadline:
+            return pd.DataFrame()
+        time.sleep(0.1)
+
+
+def test_inference_log_is_a_parquet_table_of_requests_and_answers(rest, iris_models):
+    _, names = iris_models
+    endpoint = unique_name("ep")
+    r = rest.post("/api/2.0/serving-endpoints", json={"name": endpoint, "config": {
+        "served_models": [{"model_name": names["rf_zipmap"], "model_version": "1"}],
+        "auto_capture_config": {"enabled": True, "flush_interval_ms": 200},
+    }})
+    assert r.status_code == 200, r.text
+    url = f"/serving-endpoints/{endpoint}/invocations"
+    body = json.dumps(_formats(ROWS.iloc[:2])["dataframe_split"][1])
+    answers = []
+    for _ in range(25):
+        ok = rest.post(url, content=body, headers={"Content-Type": "application/json"})
+        assert ok.status_code == 200
+        answers.append(ok.json())
+    assert rest.post(url, json={"nothing": 1}).status_code == 400
+    log = _logged(rest, endpoint, 26)
+    assert len(log) == 26, log
+    assert set(log.columns) >= {"request_id", "timestamp_ms", "latency_us", "status_code",
+                                "served_model", "served_version", "request", "response"}
+    assert sorted(log["status_code"].tolist()) == [200] * 25 + [400]
+    assert set(log["served_version"]) == {"1"} and log["request_id"].is_unique
+    ok_rows = log[log["status_code"] == 200]
+    assert all(json.loads(t) == json.loads(body) for t in ok_rows["request"])
+    assert json.loads(ok_rows["response"].iloc[0]) == answers[0]
+    assert (log["latency_us"] > 0).all()
+    bad = log[log["status_code"] == 400]["response"].iloc[0]
+    assert json.loads(bad)["error_code"] == "BAD_REQUEST"
+
+
+def test_inference_log_samples_the_configured_fraction(rest, iris_models):
+    _, names = iris_models
+    endpoint = unique_name("ep")
+    r = rest.post("/api/2.0/serving-endpoints", json={"name": endpoint, "config": {
+        "served_models": [{"model_name": names["lr"], "model_version": "1"}],
+        "auto_capture_config": {"enabled": True, "sample_rate": 0.2, "flush_interval_ms": 200},
+    }})
+    assert r.status_code == 200, r.text
+    body = json.dumps(_formats(ROWS.iloc[:1])["dataframe_split"][1])
+    for _ in range(500):
+        assert rest.post(f"/serving-endpoints/{endpoint}/invocations", content=body,
+                         headers={"Content-Type": "application/json"}).status_code == 200
+    log = _logged(rest, endpoint, 60, timeout=5)
+    assert 60 <= len(log) <= 140, len(log)  # 100 expected; ±4 standard deviations
+    bad = rest.post("/api/2.0/serving-endpoints", json={"name": unique_name("ep"), "config": {
+        "served_models": [{"model_name": names["lr"], "model_version": "1"}],
+        "auto_capture_config": {"enabled": True, "sample_rate": 2},
+    }})
+    assert bad.status_code == 400 and "sample_rate" in bad.json()["message"]

@@ -4,6 +4,7 @@
 use ferroflow_core::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::capture::AutoCaptureConfig;
 use crate::BatchOptions;
 
 /// One `served_models` entry as sent (unknown Databricks fields are ignored).
@@ -58,6 +59,9 @@ pub struct EndpointConfig {
     pub served_models: Vec<ServedModelConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_config: Option<TrafficConfig>,
+    /// Inference logging (request/response payloads to a Parquet table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_capture_config: Option<AutoCaptureConfig>,
 }
 
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -250,6 +254,9 @@ impl EndpointConfig {
                 },
             });
         }
+        if let Some(capture) = &self.auto_capture_config {
+            capture.check()?;
+        }
         let routes =
             match &self.traffic_config {
                 None if served.len() == 1 => vec![(0, 100)],
@@ -317,6 +324,7 @@ mod tests {
                 served("b", Some("production"), None),
                 served("c", None, Some("champion")),
             ],
+            auto_capture_config: None,
             traffic_config: Some(TrafficConfig {
                 routes: vec![
                     Route {
@@ -353,6 +361,7 @@ mod tests {
         let one = |m: ServedModelConfig| EndpointConfig {
             served_models: vec![m],
             traffic_config: None,
+            auto_capture_config: None,
         };
         let err = |c: EndpointConfig| c.check().unwrap_err().message;
         assert!(err(one(served("a", None, None))).contains("served_models[0].model_version"));
@@ -366,6 +375,7 @@ mod tests {
         let two = EndpointConfig {
             served_models: vec![served("a", Some("1"), None), served("b", Some("2"), None)],
             traffic_config: None,
+            auto_capture_config: None,
         };
         assert!(err(two.clone()).contains("traffic_config is required"));
         let mut split = two;

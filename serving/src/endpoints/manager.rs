@@ -21,6 +21,7 @@ use ferroflow_tracking::TrackingService;
 use prometheus::{Histogram, IntGauge};
 use serde_json::{json, Value};
 
+use super::capture::{CaptureRecord, CaptureSink};
 use super::config::{check_endpoint_name, EndpointConfig, EndpointSpec, ServedSpec};
 use super::metrics::ServingMetrics;
 use super::store;
@@ -81,6 +82,8 @@ pub struct Endpoint {
     pub creation_timestamp: i64,
     pub last_updated_timestamp: i64,
     pub slots: Vec<Arc<Slot>>,
+    /// Inference logging, when `auto_capture_config.enabled`.
+    pub capture: Option<CaptureSink>,
 }
 
 impl Endpoint {
@@ -145,6 +148,18 @@ impl Endpoint {
                 })
             })
             .collect();
+        let mut config = json!({
+            "served_models": served,
+            "traffic_config": { "routes": routes },
+        });
+        if let Some(capture) = &self.config.auto_capture_config {
+            let mut c = serde_json::to_value(capture).unwrap_or_else(|_| json!({}));
+            if let Some(sink) = &self.capture {
+                c["location"] = json!(format!("mlflow-artifacts:/{}", sink.location));
+                c["dropped_records"] = json!(sink.dropped());
+            }
+            config["auto_capture_config"] = c;
+        }
         json!({
             "name": self.name,
             "creation_timestamp": self.creation_timestamp,
@@ -153,10 +168,7 @@ impl Endpoint {
                 "ready": if self.ready() { "READY" } else { "NOT_READY" },
                 "config_update": "NOT_UPDATING",
             },
-            "config": {
-                "served_models": served,
-                "traffic_config": { "routes": routes },
-            },
+            "config": config,
         })
     }
 }
@@ -220,6 +232,18 @@ impl EndpointManager {
         }
     }
 
+    /// The inference-log writer of an endpoint whose config enables it.
+    fn capture_sink(&self, name: &str, config: &EndpointConfig) -> Result<Option<CaptureSink>> {
+        match &config.auto_capture_config {
+            Some(c) if c.enabled => Ok(Some(CaptureSink::start(
+                name,
+                c,
+                self.inner.artifacts.clone(),
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
     /// Reads the persisted endpoints (their models load in the background watcher).
     pub async fn load_persisted(&self) -> Result<usize> {
         let rows = store::load_all(&self.inner.db).await?;
@@ -245,6 +269,13 @@ impl EndpointManager {
                 .map(Slot::new)
                 .map(Arc::new)
                 .collect();
+            let capture = match self.capture_sink(&name, &config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(endpoint = %name, "inference logging off: {}", e.message);
+                    None
+                }
+            };
             map.insert(
                 name.clone(),
                 Arc::new(Endpoint {
@@ -254,6 +285,7 @@ impl EndpointManager {
                     creation_timestamp: row.creation_timestamp,
                     last_updated_timestamp: row.last_updated_timestamp,
                     slots,
+                    capture,
                 }),
             );
         }
@@ -433,6 +465,7 @@ impl EndpointManager {
             )));
         }
         let slots = self.build_slots(name, &spec, None).await?;
+        let capture = self.capture_sink(name, &config)?;
         let now = now_millis();
         let text = serde_json::to_string(&config).expect("config serializes");
         store::insert(&self.inner.db, name, &text, now).await?;
@@ -443,6 +476,7 @@ impl EndpointManager {
             creation_timestamp: now,
             last_updated_timestamp: now,
             slots,
+            capture,
         });
         let view = endpoint.view();
         self.inner
@@ -461,6 +495,7 @@ impl EndpointManager {
             .get_endpoint(name)
             .ok_or_else(|| endpoint_not_found(name))?;
         let slots = self.build_slots(name, &spec, Some(&previous)).await?;
+        let capture = self.capture_sink(name, &config)?;
         let now = now_millis();
         let text = serde_json::to_string(&config).expect("config serializes");
         store::update(&self.inner.db, name, &text, now).await?;
@@ -471,6 +506,7 @@ impl EndpointManager {
             creation_timestamp: previous.creation_timestamp,
             last_updated_timestamp: now,
             slots,
+            capture,
         });
         let view = endpoint.view();
         self.inner
@@ -564,7 +600,7 @@ impl EndpointManager {
         body: &[u8],
     ) -> std::result::Result<Invocation, ScoringError> {
         let start = Instant::now();
-        let (_, slot, deployed) = self.route(name, None)?;
+        let (endpoint, slot, deployed) = self.route(name, None)?;
         deployed
             .queue_depth
             .set(deployed.model.queue_depth() as i64);
@@ -579,7 +615,27 @@ impl EndpointManager {
             .requests
             .with_label_values(&[name, &slot.spec.name, &deployed.version, status.as_str()])
             .inc();
-        deployed.latency.observe(start.elapsed().as_secs_f64());
+        let elapsed = start.elapsed();
+        deployed.latency.observe(elapsed.as_secs_f64());
+        if let Some(sink) = endpoint.capture.as_ref().filter(|s| s.sampled()) {
+            let response = match &result {
+                Ok(v) => v.to_string(),
+                Err(ScoringError::UnsupportedMediaType(m)) => m.clone(),
+                Err(ScoringError::Mlflow(e)) => {
+                    json!({"error_code": e.code.as_str(), "message": e.message}).to_string()
+                }
+            };
+            sink.record(CaptureRecord {
+                request_id: uuid::Uuid::new_v4().to_string(),
+                timestamp_ms: now_millis(),
+                latency_us: elapsed.as_micros() as i64,
+                status_code: i32::from(status.as_u16()),
+                served_model: slot.spec.name.clone(),
+                served_version: deployed.version.clone(),
+                request: bytes::Bytes::copy_from_slice(body),
+                response,
+            });
+        }
         Ok(Invocation {
             served_model: slot.spec.name.clone(),
             version: deployed.version.clone(),

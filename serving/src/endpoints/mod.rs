@@ -1,5 +1,6 @@
 //! Serving endpoints hosted by `ferroflow server` (Databricks Model Serving shape).
 
+pub mod capture;
 pub mod config;
 pub mod manager;
 pub mod metrics;
