@@ -117,9 +117,10 @@ impl Application {
                     web::get().to(move || server_info(multipart_uploads)),
                 );
             }
+            // First: actix tries routes in order, and inference is the hottest path.
+            app = app.configure(ferroflow_serving::endpoints::configure);
             // Before the `/api/2.0/mlflow` scopes: `artifacts/list` is matched here.
             app = app.configure(ferroflow_tracking::artifacts::configure);
-            app = app.configure(ferroflow_serving::endpoints::configure);
             for prefix in API_PREFIXES {
                 app = app.service(
                     web::scope(prefix)

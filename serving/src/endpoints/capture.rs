@@ -103,7 +103,7 @@ impl CaptureSink {
 
     /// Whether this request is logged (the sampling draw).
     pub fn sampled(&self) -> bool {
-        self.rate >= 1.0 || ((uuid::Uuid::new_v4().as_u128() % 1_000_000) as f64) < self.rate * 1e6
+        self.rate >= 1.0 || super::random_fraction() < self.rate
     }
 
     /// Queues a record without waiting; a full queue drops it.

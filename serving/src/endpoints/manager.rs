@@ -98,7 +98,10 @@ impl Endpoint {
 
     /// Picks a served model by the traffic split.
     fn pick(&self) -> &Arc<Slot> {
-        let draw = (uuid::Uuid::new_v4().as_u128() % 100) as u32;
+        if let [(only, _)] = self.spec.routes.as_slice() {
+            return &self.slots[*only];
+        }
+        let draw = (super::random_fraction() * 100.0) as u32;
         let mut acc = 0;
         for (i, pct) in &self.spec.routes {
             acc += pct;
