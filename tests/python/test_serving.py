@@ -511,3 +511,63 @@ def test_inference_log_samples_the_configured_fraction(rest, iris_models):
         "auto_capture_config": {"enabled": True, "sample_rate": 2},
     }})
     assert bad.status_code == 400 and "sample_rate" in bad.json()["message"]
+
+
+def _start(tmp_path, port, **env):
+    proc = subprocess.Popen(
+        [_binary(), "server", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path}/db.sqlite",
+         "--artifacts-destination", str(tmp_path / "artifacts"),
+         "--serving-poll-ms", "100"],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    _wait(f"http://127.0.0.1:{port}/health", proc)
+    return proc
+
+
+def _until(check, timeout=15):
+    """Polls `check` (bounded) until it returns a truthy value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_replicas_sharing_a_store_see_each_others_endpoints(tmp_path, tracking_uri, server_kind):
+    if server_kind != "ferroflow" or os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI"):
+        pytest.skip("starts two ferroflow replicas on one SQLite file")
+    a_port, b_port = _free_port(), _free_port()
+    a = _start(tmp_path, a_port)
+    b = _start(tmp_path, b_port)
+    a_url, b_url = f"http://127.0.0.1:{a_port}", f"http://127.0.0.1:{b_port}"
+    try:
+        mlflow.set_tracking_uri(a_url)
+        try:
+            exp = mlflow.create_experiment(unique_name("replicas"))
+            _register(exp, "m", _onnx(LogisticRegression(max_iter=200).fit(X, Y)), input_example=X.iloc[:2])
+            _register(exp, "m", _onnx(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y)), input_example=X.iloc[:2])
+        finally:
+            mlflow.set_tracking_uri(tracking_uri)
+        made = httpx.post(f"{a_url}/api/2.0/serving-endpoints", json={
+            "name": "shared", "config": {"served_models": [{"model_name": "m", "model_version": "1"}]}})
+        assert made.status_code == 200, made.text
+        body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]}
+        # Replica B picks the endpoint up from the store and serves it.
+        r = _until(lambda: (x := httpx.post(f"{b_url}/serving-endpoints/shared/invocations", json=body)).status_code == 200 and x)
+        assert r.headers["served-model-version"] == "1"
+        # A config change on A reaches B.
+        upd = httpx.put(f"{a_url}/api/2.0/serving-endpoints/shared/config",
+                        json={"served_models": [{"model_name": "m", "model_version": "2"}]})
+        assert upd.status_code == 200, upd.text
+        _until(lambda: httpx.post(f"{b_url}/serving-endpoints/shared/invocations", json=body)
+               .headers.get("served-model-version") == "2")
+        # A delete on A removes it from B.
+        assert httpx.delete(f"{a_url}/api/2.0/serving-endpoints/shared").status_code == 200
+        _until(lambda: httpx.get(f"{b_url}/api/2.0/serving-endpoints/shared").status_code == 404)
+    finally:
+        for p in (a, b):
+            p.terminate()
+            p.wait(timeout=10)

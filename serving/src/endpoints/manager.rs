@@ -249,50 +249,80 @@ impl EndpointManager {
 
     /// Reads the persisted endpoints (their models load in the background watcher).
     pub async fn load_persisted(&self) -> Result<usize> {
+        self.sync_from_store().await
+    }
+
+    /// Makes the in-memory endpoints match the stored ones, so replicas sharing a backend
+    /// store see each other's creates, updates and deletes. Unchanged endpoints are kept as
+    /// they are; changed ones keep the loaded slots whose spec is the same (the watcher loads
+    /// the rest). Returns how many endpoints are stored.
+    async fn sync_from_store(&self) -> Result<usize> {
         let rows = store::load_all(&self.inner.db).await?;
         let count = rows.len();
-        let mut map = self.inner.endpoints.write().expect("endpoints lock");
+        let current: HashMap<String, Arc<Endpoint>> =
+            self.inner.endpoints.read().expect("endpoints lock").clone();
+        let mut next = HashMap::with_capacity(count);
         for row in rows {
-            let name = row.name;
-            let config: EndpointConfig = match serde_json::from_str(&row.config) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(endpoint = %name, "stored config is unreadable: {e}");
-                    continue;
-                }
-            };
-            let Ok(spec) = config.check() else {
-                tracing::error!(endpoint = %name, "stored config no longer checks");
+            let previous = current.get(&row.name);
+            if let Some(e) = previous.filter(|e| {
+                e.last_updated_timestamp == row.last_updated_timestamp
+                    && serde_json::to_string(&e.config).ok().as_deref() == Some(&row.config)
+            }) {
+                next.insert(row.name, e.clone());
                 continue;
-            };
-            let slots = spec
-                .served
-                .iter()
-                .cloned()
-                .map(Slot::new)
-                .map(Arc::new)
-                .collect();
-            let capture = match self.capture_sink(&name, &config) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(endpoint = %name, "inference logging off: {}", e.message);
-                    None
-                }
-            };
-            map.insert(
-                name.clone(),
-                Arc::new(Endpoint {
-                    name,
-                    config,
-                    spec,
-                    creation_timestamp: row.creation_timestamp,
-                    last_updated_timestamp: row.last_updated_timestamp,
-                    slots,
-                    capture,
-                }),
-            );
+            }
+            if let Some(e) = self.endpoint_from_row(row, previous.map(|p| p.as_ref())) {
+                next.insert(e.name.clone(), Arc::new(e));
+            }
         }
+        *self.inner.endpoints.write().expect("endpoints lock") = next;
         Ok(count)
+    }
+
+    /// An endpoint from its stored row (None, logged, if the config no longer reads).
+    fn endpoint_from_row(
+        &self,
+        row: store::StoredEndpoint,
+        previous: Option<&Endpoint>,
+    ) -> Option<Endpoint> {
+        let name = row.name;
+        let config: EndpointConfig = match serde_json::from_str(&row.config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(endpoint = %name, "stored config is unreadable: {e}");
+                return None;
+            }
+        };
+        let Ok(spec) = config.check() else {
+            tracing::error!(endpoint = %name, "stored config no longer checks");
+            return None;
+        };
+        let slots = spec
+            .served
+            .iter()
+            .map(|served| {
+                previous
+                    .and_then(|p| p.slots.iter().find(|s| s.spec == *served))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Slot::new(served.clone())))
+            })
+            .collect();
+        let capture = match self.capture_sink(&name, &config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(endpoint = %name, "inference logging off: {}", e.message);
+                None
+            }
+        };
+        Some(Endpoint {
+            name,
+            config,
+            spec,
+            creation_timestamp: row.creation_timestamp,
+            last_updated_timestamp: row.last_updated_timestamp,
+            slots,
+            capture,
+        })
     }
 
     /// Re-resolves followed stages and aliases every `interval` (and loads endpoints that
@@ -317,9 +347,13 @@ impl EndpointManager {
             .collect()
     }
 
-    /// One watcher pass: swaps in new versions of followed stages/aliases, retries failures.
+    /// One watcher pass: picks up endpoint changes made by other replicas, swaps in new
+    /// versions of followed stages/aliases, retries failures.
     pub async fn refresh(&self) {
         let _guard = self.inner.changes.lock().await;
+        if let Err(e) = self.sync_from_store().await {
+            tracing::warn!("reading serving endpoints failed: {}", e.message);
+        }
         for endpoint in self.snapshot() {
             for slot in &endpoint.slots {
                 let current = slot.current();
