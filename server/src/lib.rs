@@ -1,5 +1,6 @@
 //! The ferroflow server: configuration, composition of every capability's routes, metrics.
 
+pub mod automl_cli;
 pub mod config;
 pub mod metrics;
 pub mod models_serve;
@@ -93,6 +94,17 @@ impl Application {
         endpoints.spawn_watcher(std::time::Duration::from_millis(
             config.serving_poll_ms.max(10),
         ));
+        let automl = ferroflow_automl::AutomlService::new(
+            db.clone(),
+            tracking.clone(),
+            registry_service.clone(),
+            (*artifacts.clone().into_inner()).clone(),
+        );
+        automl
+            .init()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let automl = web::Data::new(automl);
         let endpoints = web::Data::new(endpoints);
         let registry = web::Data::new(registry_service);
         let tracking = web::Data::new(tracking);
@@ -106,6 +118,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(artifacts.clone())
                 .app_data(endpoints.clone())
+                .app_data(automl.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .wrap(middleware::from_fn(metrics::track))
                 .route("/health", web::get().to(health))
@@ -121,6 +134,7 @@ impl Application {
             app = app.configure(ferroflow_serving::endpoints::configure);
             // Before the `/api/2.0/mlflow` scopes: `artifacts/list` is matched here.
             app = app.configure(ferroflow_tracking::artifacts::configure);
+            app = app.configure(ferroflow_automl::configure);
             for prefix in API_PREFIXES {
                 app = app.service(
                     web::scope(prefix)

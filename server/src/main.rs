@@ -1,6 +1,7 @@
 //! `ferroflow`: the command-line entry point.
 
 use clap::{Parser, Subcommand};
+use ferroflow_server::automl_cli::AutomlArgs;
 use ferroflow_server::models_serve::ServeModelArgs;
 use ferroflow_server::{Application, ServerConfig};
 
@@ -22,6 +23,17 @@ enum Command {
     /// Model commands (as `mlflow models`).
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// AutoML sweeps: the best model exported to ONNX, logged and (optionally) registered.
+    #[command(subcommand)]
+    Automl(AutomlCommand),
+}
+
+#[derive(Subcommand)]
+enum AutomlCommand {
+    /// Classification sweep.
+    Classify(AutomlArgs),
+    /// Regression sweep.
+    Regress(AutomlArgs),
 }
 
 #[derive(Subcommand)]
@@ -34,14 +46,26 @@ fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG").unwrap_or_else(|_| {
+                // The automl command draws a progress bar; only warnings interrupt it.
+                if matches!(cli.command, Command::Automl(_)) {
+                    "warn".into()
+                } else {
+                    "info".into()
+                }
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Server(config) => run_server(config),
         Command::Models(ModelsCommand::Serve(args)) => ferroflow_server::models_serve::run(args),
+        Command::Automl(AutomlCommand::Classify(args)) => {
+            ferroflow_server::automl_cli::run("classification", args)
+        }
+        Command::Automl(AutomlCommand::Regress(args)) => {
+            ferroflow_server::automl_cli::run("regression", args)
+        }
     };
     if let Err(e) = result {
         eprintln!("ferroflow: {e:#}");

@@ -53,6 +53,7 @@ fn server_operations() -> BTreeSet<(String, String)> {
         ferroflow_tracking::artifacts::ROUTES
             .iter()
             .chain(ferroflow_serving::endpoints::ROUTES)
+            .chain(ferroflow_automl::routes::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string())),
     );
     ops

@@ -312,6 +312,50 @@ impl ArtifactService {
         self.store.put_stream(&path, counted).await
     }
 
+    /// The storage segments of `uri`: a proxied artifact URI (`mlflow-artifacts:/…`) or a path
+    /// relative to the destination root; `..` and other escapes are refused.
+    fn uri_segments(uri: &str) -> Result<Vec<String>> {
+        let raw = if uri.starts_with("mlflow-artifacts:")
+            || uri.starts_with("http://")
+            || uri.starts_with("https://")
+        {
+            proxied_root_segments(uri)?.join("/")
+        } else {
+            uri.to_string()
+        };
+        safe_segments(&raw)
+    }
+
+    /// Reads a whole artifact named by a proxied URI or a destination-relative path, refusing
+    /// anything larger than `limit` bytes.
+    pub async fn read_all(&self, uri: &str, limit: u64) -> Result<Bytes> {
+        let segments = Self::uri_segments(uri)?;
+        let mut artifact = self.open(&segments).await?;
+        if artifact.size > limit {
+            return Err(Error::invalid(format!(
+                "'{uri}' is {} bytes; the limit is {limit}",
+                artifact.size
+            )));
+        }
+        let mut out = Vec::with_capacity(artifact.size as usize);
+        while let Some(chunk) = artifact.stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// Writes `bytes` at `relative` under the artifact root `root_uri` (a proxied URI such as a
+    /// run's or a logged model's artifact location).
+    pub async fn write_under(&self, root_uri: &str, relative: &str, bytes: Bytes) -> Result<u64> {
+        let mut segments = Self::uri_segments(root_uri)?;
+        segments.extend(safe_segments(relative)?);
+        let path = to_path(&segments)
+            .ok_or_else(|| Error::invalid("Invalid path: an artifact path is required"))?;
+        self.counters.bytes_in.inc_by(bytes.len() as u64);
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
+        self.store.put_stream(&path, body).await
+    }
+
     /// Opens `raw_path` (relative to the destination root) for download.
     pub async fn download(&self, raw_path: &str) -> Result<Artifact> {
         let segments = safe_segments(raw_path)?;

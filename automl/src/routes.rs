@@ -1,0 +1,73 @@
+//! HTTP surface of AutoML: start a sweep, follow it, cancel it, upload a dataset.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use ferroflow_core::Result;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::service::{AutomlService, StartRequest};
+
+/// Every AutoML route as (method, path), for the API spec check.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/2.0/automl/runs"),
+    ("GET", "/api/2.0/automl/runs"),
+    ("GET", "/api/2.0/automl/runs/{id}"),
+    ("POST", "/api/2.0/automl/runs/{id}/cancel"),
+    ("POST", "/api/2.0/automl/datasets"),
+];
+
+type Service = web::Data<AutomlService>;
+
+/// Mounts the AutoML routes (the app must hold a `web::Data<AutomlService>`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/2.0/automl/runs", web::post().to(start))
+        .route("/api/2.0/automl/runs", web::get().to(list))
+        .route("/api/2.0/automl/runs/{id}", web::get().to(get))
+        .route("/api/2.0/automl/runs/{id}/cancel", web::post().to(cancel))
+        .service(
+            web::resource("/api/2.0/automl/datasets")
+                .app_data(web::PayloadConfig::new(
+                    crate::service::MAX_DATASET_BYTES as usize,
+                ))
+                .route(web::post().to(upload)),
+        );
+}
+
+async fn start(svc: Service, req: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+    let request: StartRequest = ferroflow_core::http::parse(&req, &body, &[])?;
+    let job = svc.start(request).await?;
+    Ok(HttpResponse::Ok().json(json!({ "automl_run": job })))
+}
+
+async fn get(svc: Service, id: web::Path<String>) -> Result<HttpResponse> {
+    let job = svc.get(&id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "automl_run": job })))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    max_results: Option<i64>,
+}
+
+async fn list(svc: Service, q: web::Query<ListQuery>) -> Result<HttpResponse> {
+    let jobs = svc.list(q.max_results.unwrap_or(100)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "automl_runs": jobs })))
+}
+
+async fn cancel(svc: Service, id: web::Path<String>) -> Result<HttpResponse> {
+    let job = svc.cancel(&id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "automl_run": job })))
+}
+
+#[derive(Deserialize)]
+struct UploadQuery {
+    name: Option<String>,
+}
+
+/// `POST /api/2.0/automl/datasets?name=train.csv` with the file as the body.
+async fn upload(svc: Service, q: web::Query<UploadQuery>, body: Bytes) -> Result<HttpResponse> {
+    let name = ferroflow_core::http::required(q.into_inner().name, "name")?;
+    let uri = svc.upload_dataset(&name, body).await?;
+    Ok(HttpResponse::Ok().json(json!({ "dataset": uri })))
+}
