@@ -7,7 +7,7 @@
 //! started, and the sweep stops early when nothing improves.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use ndarray::{Array2, Axis};
@@ -18,6 +18,7 @@ use crate::estimators::{fit, space, Algorithm, Dim, Fitted, Output, Params, Prob
 use crate::metrics::{evaluate, value, Metric};
 use crate::prep::{balanced_rows, Prepared};
 
+#[derive(Debug, Clone)]
 pub struct SweepConfig {
     pub problem: Problem,
     pub metric: Metric,
@@ -460,13 +461,19 @@ fn average(scores: &[Vec<(Metric, f64)>]) -> Vec<(Metric, f64)> {
 }
 
 /// Run the sweep to its budget; returns every trial (failed ones included) and why it stopped.
+/// Run the sweep to its budget; returns every trial (failed ones included) and why it stopped.
+///
+/// Trials run on their own threads while this thread dispatches and records them. A fit cannot
+/// be interrupted inside a library, so at the deadline or on cancel the trials still running
+/// are abandoned: their threads finish on their own and their results are dropped, and the
+/// sweep returns at once.
 pub fn run(
-    prepared: &Prepared,
-    cfg: &SweepConfig,
+    prepared: &Arc<Prepared>,
+    cfg: &Arc<SweepConfig>,
     observer: &dyn Observer,
     cancelled: &AtomicBool,
 ) -> (Vec<TrialResult>, StopReason) {
-    let scheduler = Mutex::new(Scheduler {
+    let mut scheduler = Scheduler {
         locals: cfg
             .algorithms
             .iter()
@@ -480,80 +487,123 @@ pub fn run(
         created: Instant::now(),
         tried: Default::default(),
         stop: None,
-    });
-    let results = Mutex::new(Vec::new());
-    let folds = folds_of(prepared, cfg.seed);
-    std::thread::scope(|scope| {
-        for _ in 0..cfg.workers.max(1) {
-            scope.spawn(|| loop {
-                let next = scheduler
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .next(cfg, cancelled);
-                let Some((number, i, config)) = next else {
+    };
+    let folds = Arc::new(folds_of(prepared, cfg.seed));
+    let (tx, rx) = mpsc::channel::<(usize, TrialResult)>();
+    let mut results = Vec::new();
+    let mut in_flight = 0usize;
+    let mut abandoned = 0usize;
+    loop {
+        while in_flight < cfg.workers.max(1) {
+            let Some((number, i, config)) = scheduler.next(cfg, cancelled) else {
+                break;
+            };
+            let l = &scheduler.locals[i];
+            let (algorithm, params) = (l.algorithm, Params::decode(&l.space, &config));
+            let (prepared, cfg, folds, tx) =
+                (prepared.clone(), cfg.clone(), folds.clone(), tx.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("automl-trial-{number}"))
+                .spawn(move || {
+                    let trial =
+                        evaluate_trial(&prepared, &cfg, &folds, number, algorithm, params, config);
+                    let _ = tx.send((i, trial));
+                });
+            match spawned {
+                Ok(_) => in_flight += 1,
+                Err(e) => {
+                    tracing::warn!("cannot start an AutoML trial thread: {e}");
                     break;
-                };
-                let (algorithm, params) = {
-                    let s = scheduler.lock().unwrap_or_else(|e| e.into_inner());
-                    let l = &s.locals[i];
-                    (l.algorithm, Params::decode(&l.space, &config))
-                };
-                let started = Instant::now();
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_trial(prepared, cfg, algorithm, &params, &folds)
-                }))
-                .unwrap_or_else(|_| Err(format!("{algorithm} panicked while fitting")));
-                let duration = started.elapsed();
-                let (validation, train, error) = match outcome {
-                    Ok((v, t)) => (v, t, None),
-                    Err(e) => (Vec::new(), Vec::new(), Some(e)),
-                };
-                let loss = if error.is_some() {
-                    f64::INFINITY
+                }
+            }
+        }
+        if in_flight == 0 {
+            break;
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((i, trial)) => {
+                in_flight -= 1;
+                let factor = trial.params.cost_factor();
+                let s = &mut scheduler;
+                s.locals[i].report(
+                    &trial.config,
+                    trial.loss,
+                    trial.duration.as_secs_f64(),
+                    factor,
+                    &mut s.rng,
+                );
+                if trial.loss < s.best_loss {
+                    s.best_loss = trial.loss;
+                    s.since_improvement = 0;
+                    s.last_improvement = Instant::now();
                 } else {
-                    cfg.metric.loss(value(&validation, cfg.metric))
-                };
-                let trial = TrialResult {
-                    number,
-                    algorithm,
-                    params: params.clone(),
-                    config: config.clone(),
-                    validation,
-                    train,
-                    loss,
-                    started,
-                    duration,
-                    error,
-                };
-                {
-                    let mut s = scheduler.lock().unwrap_or_else(|e| e.into_inner());
-                    let s = &mut *s;
-                    let factor = params.cost_factor();
-                    s.locals[i].report(&config, loss, duration.as_secs_f64(), factor, &mut s.rng);
-                    if loss < s.best_loss {
-                        s.best_loss = loss;
-                        s.since_improvement = 0;
-                        s.last_improvement = Instant::now();
-                    } else {
-                        s.since_improvement += 1;
-                    }
+                    s.since_improvement += 1;
                 }
                 observer.trial_finished(&trial);
-                results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(trial);
-            });
+                results.push(trial);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let stop = if cancelled.load(Ordering::Relaxed) {
+                    Some(StopReason::Cancelled)
+                } else if Instant::now() >= cfg.deadline {
+                    Some(StopReason::Timeout)
+                } else {
+                    None
+                };
+                if let Some(stop) = stop {
+                    scheduler.stop.get_or_insert(stop);
+                    abandoned = in_flight;
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-    });
-    let mut trials = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    trials.sort_by_key(|t| t.number);
-    let stop = scheduler
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .stop
-        .unwrap_or(StopReason::Timeout);
-    (trials, stop)
+    }
+    if abandoned > 0 {
+        tracing::info!(
+            "AutoML: {abandoned} trial(s) still running at the end of the sweep were abandoned"
+        );
+    }
+    results.sort_by_key(|t| t.number);
+    (results, scheduler.stop.unwrap_or(StopReason::Timeout))
+}
+
+fn evaluate_trial(
+    prepared: &Prepared,
+    cfg: &SweepConfig,
+    folds: &[(Vec<usize>, Vec<usize>)],
+    number: usize,
+    algorithm: Algorithm,
+    params: Params,
+    config: Vec<f64>,
+) -> TrialResult {
+    let started = Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_trial(prepared, cfg, algorithm, &params, folds)
+    }))
+    .unwrap_or_else(|_| Err(format!("{algorithm} panicked while fitting")));
+    let duration = started.elapsed();
+    let (validation, train, error) = match outcome {
+        Ok((v, t)) => (v, t, None),
+        Err(e) => (Vec::new(), Vec::new(), Some(e)),
+    };
+    let loss = if error.is_some() {
+        f64::INFINITY
+    } else {
+        cfg.metric.loss(value(&validation, cfg.metric))
+    };
+    TrialResult {
+        number,
+        algorithm,
+        params,
+        config,
+        validation,
+        train,
+        loss,
+        started,
+        duration,
+        error,
+    }
 }
 
 /// Rows of `x` with column `feature` permuted (for permutation importance).

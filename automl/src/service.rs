@@ -354,7 +354,7 @@ impl AutomlService {
             parent_run_id,
             request: req,
             plan,
-            prepared,
+            prepared: Arc::new(prepared),
             cancel,
             handle: tokio::runtime::Handle::current(),
             progress: Mutex::new(progress),
@@ -441,7 +441,7 @@ struct JobRunner {
     parent_run_id: String,
     request: StartRequest,
     plan: Plan,
-    prepared: Prepared,
+    prepared: Arc<Prepared>,
     cancel: Arc<AtomicBool>,
     handle: tokio::runtime::Handle,
     progress: Mutex<Progress>,
@@ -583,7 +583,7 @@ impl JobRunner {
             ),
         )?;
         self.stage("searching");
-        let cfg = SweepConfig {
+        let cfg = Arc::new(SweepConfig {
             problem: self.plan.problem,
             metric: self.plan.metric,
             algorithms: self.plan.algorithms.clone(),
@@ -591,8 +591,8 @@ impl JobRunner {
             max_trials: self.plan.max_trials,
             seed: self.plan.seed,
             workers: self.service.workers,
-        };
-        let (trials, stop) = search::run(p, &cfg, self, &self.cancel);
+        });
+        let (trials, stop) = search::run(&self.prepared, &cfg, self, &self.cancel);
         self.stage("exporting the best model");
         let report = report::finish(
             &report::Context {
