@@ -45,8 +45,10 @@ pub struct TrialResult {
 }
 
 /// Receives the sweep's progress (logs runs, updates the job record).
-pub trait Observer: Sync {
+pub trait Observer {
     fn trial_finished(&self, trial: &TrialResult);
+    /// Called about every 100 ms while trials run (a heartbeat).
+    fn tick(&self) {}
 }
 
 /// Why the sweep stopped.
@@ -543,6 +545,7 @@ pub fn run(
                 results.push(trial);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
+                observer.tick();
                 let stop = if cancelled.load(Ordering::Relaxed) {
                     Some(StopReason::Cancelled)
                 } else if Instant::now() >= cfg.deadline {

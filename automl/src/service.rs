@@ -29,6 +29,11 @@ use crate::report;
 use crate::search::{self, Observer, StopReason, SweepConfig, TrialResult};
 use crate::store::{self, StoredJob};
 
+/// A running job rewrites its record at least this often.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A RUNNING record not rewritten for this long belongs to a server that stopped.
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
+
 /// Datasets larger than this are refused (they are read into memory).
 pub const MAX_DATASET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -82,8 +87,15 @@ pub struct JobView {
 }
 
 impl From<StoredJob> for JobView {
-    fn from(j: StoredJob) -> JobView {
+    fn from(mut j: StoredJob) -> JobView {
         let parse = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
+        // A RUNNING record without a heartbeat belongs to a server that stopped.
+        if j.state == "RUNNING"
+            && now_millis() - j.last_updated_timestamp > STALE_AFTER.as_millis() as i64
+        {
+            j.state = "FAILED".into();
+            j.error = Some("The server running this AutoML run stopped (no heartbeat)".into());
+        }
         JobView {
             id: j.id,
             state: j.state,
@@ -137,9 +149,12 @@ impl AutomlService {
         }
     }
 
-    /// Marks jobs an earlier process left running as failed.
+    /// Marks jobs whose server stopped (no heartbeat for `STALE_AFTER`) as failed; jobs of
+    /// other live replicas sharing the store keep running.
     pub async fn init(&self) -> Result<()> {
-        let n = store::fail_interrupted(&self.db, now_millis()).await?;
+        let now = now_millis();
+        let n =
+            store::fail_interrupted(&self.db, now, now - STALE_AFTER.as_millis() as i64).await?;
         if n > 0 {
             tracing::warn!("{n} AutoML run(s) were interrupted by a restart and marked FAILED");
         }
@@ -412,17 +427,6 @@ impl AutomlService {
             }
         }
         self.get(id).await
-    }
-
-    /// Waits until the job leaves RUNNING (the CLI's embedded mode and tests).
-    pub async fn wait(&self, id: &str, poll: Duration) -> Result<JobView> {
-        loop {
-            let job = self.get(id).await?;
-            if job.state != "RUNNING" {
-                return Ok(job);
-            }
-            tokio::time::sleep(poll).await;
-        }
     }
 }
 
@@ -706,6 +710,22 @@ impl JobRunner {
 }
 
 impl Observer for JobRunner {
+    /// Rewrites the record every few seconds even while a long trial runs, so other
+    /// processes sharing the store can tell a live job from one whose server died.
+    fn tick(&self) {
+        let due = {
+            let mut last = self.last_write.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.elapsed() >= HEARTBEAT;
+            if due {
+                *last = Instant::now();
+            }
+            due
+        };
+        if due {
+            self.write("RUNNING", None, None);
+        }
+    }
+
     fn trial_finished(&self, t: &TrialResult) {
         let run_id = match self.log_trial(t) {
             Ok(id) => Some(id),

@@ -102,14 +102,16 @@ pub async fn list(db: &Db, limit: i64) -> Result<Vec<StoredJob>> {
     rows.iter().map(decode).collect()
 }
 
-/// Jobs a previous process left running can never finish: mark them failed.
-pub async fn fail_interrupted(db: &Db, now: i64) -> Result<u64> {
+/// Jobs whose server stopped can never finish: mark those not updated since `stale_before`
+/// failed.
+pub async fn fail_interrupted(db: &Db, now: i64, stale_before: i64) -> Result<u64> {
     let done = sqlx::query(
         "UPDATE automl_runs SET state = 'FAILED', error = $1, last_updated_timestamp = $2 \
-         WHERE state IN ('PENDING', 'RUNNING')",
+         WHERE state = 'RUNNING' AND last_updated_timestamp < $3",
     )
     .bind("The server stopped while this AutoML run was in progress")
     .bind(now)
+    .bind(stale_before)
     .execute(db.writer())
     .await
     .context("failed to update interrupted AutoML runs")?;

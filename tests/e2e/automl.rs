@@ -1,0 +1,278 @@
+//! End-to-end AutoML tests over HTTP, each on a fresh SQLite file and a fresh PostgreSQL
+//! database: a sweep logs its runs, exports and registers its model; bad requests write nothing.
+
+use std::time::{Duration, Instant};
+
+use ferroflow_e2e::{backend_tests, TestApp};
+use serde_json::{json, Value};
+
+backend_tests!(
+    sweep_logs_trials_exports_and_registers_the_best_model,
+    bad_requests_are_400_and_write_nothing,
+);
+
+/// 150 rows: two numeric columns (one with gaps), a categorical one, a three-class target.
+fn dataset() -> String {
+    let mut csv = String::from("a,b,color,label\n");
+    for i in 0..150u32 {
+        let class = i % 3;
+        let a = class as f64 * 2.0 + ((i * 7) % 10) as f64 / 10.0;
+        let b = ((i * 13) % 17) as f64;
+        let a = if i % 19 == 0 {
+            String::new()
+        } else {
+            a.to_string()
+        };
+        let color = ["red", "green", "blue"][((i / 3) % 3) as usize];
+        csv += &format!("{a},{b},{color},{}\n", ["x", "y", "z"][class as usize]);
+    }
+    csv
+}
+
+async fn upload(app: &TestApp, name: &str, body: &str) -> (u16, Value) {
+    let res = app
+        .client
+        .post(format!(
+            "{}/api/2.0/automl/datasets?name={name}",
+            app.address
+        ))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn dataset_uri(app: &TestApp, name: &str, body: &str) -> String {
+    let (status, v) = upload(app, name, body).await;
+    assert_eq!(status, 200, "{v}");
+    v["dataset"].as_str().expect("dataset").to_string()
+}
+
+async fn start(app: &TestApp, body: Value) -> (u16, Value) {
+    app.raw(
+        reqwest::Method::POST,
+        "/api/2.0/automl/runs",
+        &body.to_string(),
+    )
+    .await
+}
+
+async fn wait(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, v) = app
+            .raw(
+                reqwest::Method::GET,
+                &format!("/api/2.0/automl/runs/{id}"),
+                "",
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let run = v["automl_run"].clone();
+        if run["state"] != "RUNNING" {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "still running: {run}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn sweep_logs_trials_exports_and_registers_the_best_model(app: &TestApp) {
+    let uri = dataset_uri(app, "train.csv", &dataset()).await;
+    let (status, v) = start(
+        app,
+        json!({
+            "dataset": uri, "target_col": "label", "problem_type": "classification",
+            "timeout_minutes": 0.1, "experiment_name": "automl-e2e",
+            "register_model_name": "automl-e2e-model", "seed": 7,
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let id = v["automl_run"]["id"].as_str().unwrap().to_string();
+    let parent = v["automl_run"]["parent_run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    let run = wait(app, &id).await;
+    // The budget is 6 s; the job ends within a few seconds of it.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(run["state"], "SUCCEEDED", "{run}");
+    let summary = &run["summary"];
+    assert!(summary["trials"].as_u64().unwrap() >= 5, "{summary}");
+    assert_eq!(summary["rows"]["test"], 30);
+    let agreement = &summary["model"]["onnx_vs_native"];
+    assert!(
+        agreement["max_abs_probability_diff"].as_f64().unwrap() <= 1e-5,
+        "{agreement}"
+    );
+    assert_eq!(agreement["labels_differ"], 0);
+
+    // One child run per trial, under the summary run.
+    let experiment_id = run["experiment_id"].as_str().unwrap();
+    let children = app
+        .ok(
+            "runs/search",
+            json!({
+                "experiment_ids": [experiment_id],
+                "filter": format!("tags.mlflow.parentRunId = '{parent}'"),
+                "max_results": 1000,
+            }),
+        )
+        .await;
+    let children = children["runs"].as_array().cloned().unwrap_or_default();
+    let logged_trials = run["progress"]["trials"].as_array().unwrap().len();
+    assert_eq!(children.len(), logged_trials);
+    let child = &children[0]["data"];
+    let params: Vec<&str> = child["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["key"].as_str())
+        .collect();
+    assert!(params.contains(&"estimator"), "{params:?}");
+    let metrics: Vec<&str> = child["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["key"].as_str())
+        .collect();
+    assert!(
+        metrics.contains(&"val_f1") && metrics.contains(&"train_f1"),
+        "{metrics:?}"
+    );
+
+    // The summary run holds the test metrics and the report.
+    let (_, parent_run) = app.get(&format!("runs/get?run_id={parent}")).await;
+    let keys: Vec<&str> = parent_run["run"]["data"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["key"].as_str())
+        .collect();
+    for k in ["test_f1", "test_accuracy", "test_log_loss", "test_roc_auc"] {
+        assert!(keys.contains(&k), "{k} missing from {keys:?}");
+    }
+    assert_eq!(parent_run["run"]["info"]["status"], "FINISHED");
+    let (_, files) = app
+        .get(&format!("artifacts/list?run_id={parent}&path=plots"))
+        .await;
+    let plots: Vec<&str> = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    for p in [
+        "plots/confusion_matrix.png",
+        "plots/roc_curve.png",
+        "plots/feature_importance.png",
+    ] {
+        assert!(plots.contains(&p), "{p} missing from {plots:?}");
+    }
+
+    // The registered version points at the logged ONNX model.
+    let model_id = summary["model"]["model_id"].as_str().unwrap();
+    let (status, version) = app
+        .get("model-versions/get?name=automl-e2e-model&version=1")
+        .await;
+    assert_eq!(status, 200, "{version}");
+    assert_eq!(
+        version["model_version"]["source"],
+        format!("models:/{model_id}")
+    );
+    let (status, model) = app.get(&format!("logged-models/{model_id}")).await;
+    assert_eq!(status, 200, "{model}");
+    assert_eq!(model["model"]["info"]["status"], "LOGGED_MODEL_READY");
+}
+
+async fn bad_requests_are_400_and_write_nothing(app: &TestApp) {
+    let good = dataset_uri(app, "good.csv", &dataset()).await;
+    let one_class = dataset_uri(
+        app,
+        "one.csv",
+        &(0..20).fold(String::from("a,label\n"), |s, i| s + &format!("{i},x\n")),
+    )
+    .await;
+    let header_only = dataset_uri(app, "header.csv", "a,b,label\n").await;
+    let (status, v) = upload(app, "empty.csv", "").await;
+    assert_eq!(status, 400, "{v}");
+    let cases = [
+        (
+            json!({"dataset": good, "target_col": "nope", "problem_type": "classification"}),
+            "not a column",
+        ),
+        (
+            json!({"dataset": one_class, "target_col": "label", "problem_type": "classification"}),
+            "only one class",
+        ),
+        (
+            json!({"dataset": header_only, "target_col": "label", "problem_type": "classification"}),
+            "no rows",
+        ),
+        (
+            json!({"dataset": good, "target_col": "label", "problem_type": "regression"}),
+            "must be numeric",
+        ),
+        (
+            json!({"dataset": good, "target_col": "label", "problem_type": "classification", "timeout_minutes": 0}),
+            "timeout_minutes",
+        ),
+        (
+            json!({"dataset": good, "target_col": "label", "problem_type": "clustering"}),
+            "problem_type",
+        ),
+        (
+            json!({"dataset": good, "target_col": "label", "problem_type": "classification", "primary_metric": "r2"}),
+            "primary_metric",
+        ),
+        (
+            json!({"dataset": good, "target_col": "label", "problem_type": "classification", "exclude_algorithms": ["magic"]}),
+            "exclude_algorithms",
+        ),
+        (
+            json!({"target_col": "label", "problem_type": "classification"}),
+            "dataset",
+        ),
+    ];
+    for (i, (mut body, message)) in cases.into_iter().enumerate() {
+        body["register_model_name"] = json!(format!("never-{i}"));
+        let (status, v) = start(app, body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {v}");
+        assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE", "{v}");
+        assert!(
+            v["message"].as_str().unwrap_or("").contains(message),
+            "{body}: message {v} should mention {message}"
+        );
+        let (status, _) = app
+            .get(&format!("registered-models/get?name=never-{i}"))
+            .await;
+        assert_eq!(status, 404);
+    }
+    let (status, v) = start(
+        app,
+        json!({"dataset": "mlflow-artifacts:/nope/x.csv", "target_col": "label", "problem_type": "classification"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{v}");
+    let (_, runs) = app
+        .raw(reqwest::Method::GET, "/api/2.0/automl/runs", "")
+        .await;
+    assert_eq!(runs["automl_runs"], json!([]), "{runs}");
+    // Nothing was created in tracking either: only the Default experiment exists.
+    let experiments = app
+        .ok("experiments/search", json!({"max_results": 100}))
+        .await;
+    assert_eq!(
+        experiments["experiments"].as_array().unwrap().len(),
+        1,
+        "{experiments}"
+    );
+}
