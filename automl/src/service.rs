@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::data::{self, Format};
-use crate::estimators::{Algorithm, Problem};
+use crate::estimators::{Algorithm, Problem, SVM_MAX_ROWS};
 use crate::metrics::Metric;
 use crate::prep::{self, Prepared, Settings};
 use crate::report;
@@ -307,6 +307,11 @@ impl AutomlService {
         })
         .await
         .map_err(|e| Error::internal(format!("data preparation failed: {e}")))??;
+        // SVM (linfa-svm) is binary and quadratic in rows: searched only where it fits.
+        let mut plan = plan;
+        if prepared.n_classes() != 2 || prepared.splits.train.len() > SVM_MAX_ROWS {
+            plan.algorithms.retain(|a| *a != Algorithm::Svm);
+        }
 
         let experiment_name = req
             .experiment_name

@@ -33,7 +33,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_
 PROB_TOL = 1e-5
 # Sweeps are short; the deadline only bounds a hung job (debug builds explain and export slowly).
 POLL_SLACK_S = 90.0
-CLASSIFIERS = {"logistic_regression", "decision_tree", "random_forest", "gradient_boosting", "knn", "gaussian_nb"}
+CLASSIFIERS = {"logistic_regression", "decision_tree", "random_forest", "gradient_boosting", "knn", "gaussian_nb", "svm"}
 REGRESSORS = {"linear_regression", "elastic_net", "decision_tree", "random_forest", "gradient_boosting", "knn"}
 
 
@@ -85,6 +85,7 @@ def data_dir(tmp_path_factory) -> Path:
     one_class["label"] = "only"
     one_class.to_csv(d / "one_class.csv", index=False)
     (d / "header_only.csv").write_text("sepal_length,sepal_width,species\n")
+    _iris_frame().to_parquet(d / "iris.parquet", index=False)
     return d
 
 
@@ -401,6 +402,18 @@ def test_regression_sweep_served_equals_native(rest, client, data_dir):
     served = _serve(rest, _create_endpoint(rest, model_name, "1"), native)
     assert set(served) == {"variable"}, served
     _assert_values_match(served["variable"], want, "served")
+
+
+def test_parquet_dataset(rest, data_dir):
+    done = _sweep(
+        rest, data_dir, "iris.parquet", 0.1,
+        target_col="species", problem_type="classification", primary_metric="accuracy",
+    )  # fmt: skip
+    summary = done["summary"]
+    assert summary["rows"]["test"] == 30, summary["rows"]
+    assert summary["test_metrics"]["accuracy"] > 0.8, summary["test_metrics"]
+    agreement = summary["model"]["onnx_vs_native"]
+    assert agreement["labels_differ"] == 0, agreement
 
 
 def test_bad_inputs_are_400_and_leave_nothing_behind(rest, data_dir):

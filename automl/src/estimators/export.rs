@@ -80,7 +80,10 @@ pub(super) fn export(fitted: &Fitted, n_classes: usize) -> Option<Estimator> {
             })
         }
         Fitted::Boosted(m) => boosted(m, n_classes),
-        Fitted::KnnClassifier(_) | Fitted::KnnRegressor(_) | Fitted::NaiveBayes(_) => None,
+        Fitted::KnnClassifier(_)
+        | Fitted::KnnRegressor(_)
+        | Fitted::NaiveBayes(_)
+        | Fitted::Svm(_) => None,
     }
 }
 

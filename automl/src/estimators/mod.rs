@@ -41,7 +41,11 @@ pub enum Algorithm {
     GradientBoosting,
     Knn,
     GaussianNb,
+    Svm,
 }
+
+/// SVM training is quadratic in rows: it is searched on at most this many training rows.
+pub const SVM_MAX_ROWS: usize = 5000;
 
 impl Algorithm {
     pub fn name(self) -> &'static str {
@@ -54,6 +58,7 @@ impl Algorithm {
             Algorithm::GradientBoosting => "gradient_boosting",
             Algorithm::Knn => "knn",
             Algorithm::GaussianNb => "gaussian_nb",
+            Algorithm::Svm => "svm",
         }
     }
 
@@ -69,12 +74,16 @@ impl Algorithm {
             (Algorithm::GradientBoosting, _) => "ferroflow (smartcore regression trees)",
             (Algorithm::Knn, _) => "smartcore",
             (Algorithm::GaussianNb, _) => "linfa-bayes",
+            (Algorithm::Svm, _) => "linfa-svm",
         }
     }
 
     /// Whether the fitted model can be written as an ONNX graph.
     pub fn exportable(self) -> bool {
-        !matches!(self, Algorithm::Knn | Algorithm::GaussianNb)
+        !matches!(
+            self,
+            Algorithm::Knn | Algorithm::GaussianNb | Algorithm::Svm
+        )
     }
 
     pub fn all(problem: Problem) -> &'static [Algorithm] {
@@ -86,6 +95,7 @@ impl Algorithm {
                 Algorithm::GradientBoosting,
                 Algorithm::Knn,
                 Algorithm::GaussianNb,
+                Algorithm::Svm,
             ],
             Problem::Regression => &[
                 Algorithm::LinearRegression,
@@ -108,6 +118,7 @@ impl Algorithm {
             Algorithm::GradientBoosting,
             Algorithm::Knn,
             Algorithm::GaussianNb,
+            Algorithm::Svm,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -214,7 +225,7 @@ const fn choice(name: &'static str, options: &'static [&'static str], start: f64
 /// depth, strong regularization.
 pub fn space(algorithm: Algorithm, problem: Problem) -> Vec<Dim> {
     match (algorithm, problem) {
-        (Algorithm::LogisticRegression, _) => vec![float("alpha", 1e-4, 10.0, true, 0.6)],
+        (Algorithm::LogisticRegression, _) => vec![float("alpha", 1e-4, 100.0, true, 0.55)],
         (Algorithm::LinearRegression, _) | (Algorithm::GaussianNb, _) => vec![],
         (Algorithm::ElasticNet, _) => vec![
             float("penalty", 1e-4, 10.0, true, 0.5),
@@ -245,6 +256,10 @@ pub fn space(algorithm: Algorithm, problem: Problem) -> Vec<Dim> {
             float("learning_rate", 0.01, 1.0, true, 0.6),
             int("max_depth", 1.0, 10.0, false, 0.25),
             int("min_samples_leaf", 1.0, 64.0, true, 0.3),
+        ],
+        (Algorithm::Svm, _) => vec![
+            float("c", 0.01, 100.0, true, 0.5),
+            float("kernel_width", 0.1, 100.0, true, 0.5),
         ],
         (Algorithm::Knn, _) => vec![
             int("n_neighbors", 2.0, 50.0, true, 0.4),
@@ -363,6 +378,7 @@ pub enum Fitted {
     KnnClassifier(SmartKnnClassifier),
     KnnRegressor(SmartKnnRegressor),
     NaiveBayes(linfa_bayes::GaussianNb<f64, usize>),
+    Svm(linfa_svm::Svm<f64, linfa::dataset::Pr>),
 }
 
 pub type SmartTree = smartcore::tree::decision_tree_regressor::DecisionTreeRegressor<
@@ -524,6 +540,17 @@ pub fn fit(
                 .map(Fitted::NaiveBayes)
                 .map_err(|e| err(&e))
         }
+        (Algorithm::Svm, Problem::Classification) if data.n_classes == 2 => {
+            // Gaussian kernel, Platt-calibrated probabilities of the second class.
+            let ds = Dataset::new(x, data.y.mapv(|v| v == 1.0));
+            let c = params.float("c");
+            linfa_svm::Svm::<f64, linfa::dataset::Pr>::params()
+                .gaussian_kernel(params.float("kernel_width"))
+                .pos_neg_weights(c, c)
+                .fit(&ds)
+                .map(Fitted::Svm)
+                .map_err(|e| err(&e))
+        }
         (a, p) => Err(format!("{a} does not do {p:?}")),
     }
 }
@@ -620,6 +647,16 @@ impl Fitted {
             Fitted::NaiveBayes(m) => {
                 let classes: Array1<usize> = m.predict(&owned());
                 Output::Classes(one_hot(&classes.to_vec(), n_classes))
+            }
+            Fitted::Svm(m) => {
+                let p1: Array1<linfa::dataset::Pr> = m.predict(&owned());
+                let mut p = Array2::zeros((x.nrows(), 2));
+                for (i, v) in p1.iter().enumerate() {
+                    let v = f64::from(**v);
+                    p[[i, 1]] = v;
+                    p[[i, 0]] = 1.0 - v;
+                }
+                Output::Classes(p)
             }
         })
     }
