@@ -17,10 +17,14 @@ the train rows as X_train/y_train and the script scores its predictions on the t
 
 Primary metric: binary -> roc_auc, multiclass -> accuracy, regression -> r2 (the same for both).
 
+Trials: ferroflow's summary `trials` (and `trials_failed`); FLAML's finished trials summed over
+learners (`_iter_per_learner`) -- `len(automl.config_history)` only counts the trials that
+improved on the best so far (kept in the JSON as `improvements`).
+
 Memory: a fresh ferroflow server per dataset, `VmHWM` of its process after the run; each FLAML
 fit runs in a fresh Python subprocess (`--flaml-worker`), peak = its ru_maxrss after the fit
 (this includes the interpreter and the imports of pandas/sklearn/flaml/lightgbm/xgboost, whose
-RSS before the fit is reported as `flaml_rss_before_fit_mib`). The tools run one after the
+RSS before the fit is in the JSON as `flaml.rss_before_fit_mib`). The tools run one after the
 other, never at the same time.
 
 Environment: FERROFLOW_BIN (required), BUDGET (seconds, default 60), DATASETS (comma/space
@@ -151,7 +155,11 @@ def flaml_worker(csv_path, problem, metric, budget, result_path):
         json.dump(
             {
                 "score": float(score),
-                "trials": len(automl.config_history),
+                # config_history only holds the improvements; every finished trial counts here.
+                "trials": sum(automl._iter_per_learner.values()),
+                "trials_per_learner": dict(automl._iter_per_learner),
+                "improvements": len(automl.config_history),
+                "modelcount": getattr(automl, "modelcount", None),
                 "best_estimator": automl.best_estimator,
                 "best_config": automl.best_config,
                 "best_validation_loss": automl.best_loss,
@@ -212,7 +220,11 @@ def http(method, url, body=None, content_type="application/json"):
         req.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, json.loads(r.read() or b"{}")
+            raw = r.read()
+            try:
+                return r.status, json.loads(raw or b"{}")
+            except ValueError:  # /health answers plain text
+                return r.status, {"text": raw.decode(errors="replace")}
     except urllib.error.HTTPError as e:
         return e.code, {"error": e.read().decode(errors="replace")}
 

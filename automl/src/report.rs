@@ -97,16 +97,25 @@ pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Val
             )
         })?;
     let n_classes = p.n_classes();
-    let rows = final_rows(p, ctx.seed);
-    let model = fit_rows(
-        p,
-        best.algorithm,
-        ctx.problem,
-        &best.params,
-        &rows,
-        ctx.seed,
-    )
-    .map_err(|e| Error::internal(format!("refitting the best trial failed: {e}")))?;
+    // Scored on one holdout split, the trial's own model is the final one; scored by folds,
+    // the configuration is refitted on train + validation.
+    let model = match &best.model {
+        Some(m) => m.clone(),
+        None => {
+            let rows = final_rows(p, ctx.seed);
+            std::sync::Arc::new(
+                fit_rows(
+                    p,
+                    best.algorithm,
+                    ctx.problem,
+                    &best.params,
+                    &rows,
+                    ctx.seed,
+                )
+                .map_err(|e| Error::internal(format!("refitting the best trial failed: {e}")))?,
+            )
+        }
+    };
     let test = &p.splits.test;
     let x_test = p.x.select(Axis(0), test);
     let y_test = p.y.select(Axis(0), test);
@@ -448,7 +457,10 @@ fn register(
     }
 }
 
-/// Mean and standard deviation over 5 shuffles of how much the primary metric worsens when a
+const IMPORTANCE_ROWS: usize = 5000;
+const IMPORTANCE_REPEATS: usize = 3;
+
+/// Mean and standard deviation over `IMPORTANCE_REPEATS` shuffles of how much the primary metric worsens when a
 /// raw column's features are permuted across the test rows.
 fn permutation_importance(
     p: &Prepared,
@@ -457,10 +469,21 @@ fn permutation_importance(
     seed: u64,
     baseline: &[(Metric, f64)],
 ) -> Vec<(String, f64, f64)> {
-    let test = &p.splits.test;
-    let x = p.x.select(Axis(0), test);
-    let y = p.y.select(Axis(0), test);
-    let base_loss = metric.loss(value(baseline, metric));
+    // At most IMPORTANCE_ROWS test rows, so the report stays a small part of the budget.
+    let test: Vec<usize> = p
+        .splits
+        .test
+        .iter()
+        .step_by(p.splits.test.len().div_ceil(IMPORTANCE_ROWS).max(1))
+        .copied()
+        .collect();
+    let x = p.x.select(Axis(0), &test);
+    let y = p.y.select(Axis(0), &test);
+    let base = model
+        .predict(x.view(), p.n_classes())
+        .map(|out| evaluate(p.problem(), &out, y.view(), p.n_classes()))
+        .unwrap_or_else(|_| baseline.to_vec());
+    let base_loss = metric.loss(value(&base, metric));
     let mut rng = StdRng::seed_from_u64(seed ^ 0x1a9);
     let mut offsets = Vec::new();
     let mut at = 0;
@@ -478,7 +501,7 @@ fn permutation_importance(
                 .filter(|(i, _)| *i == j)
                 .flat_map(|(_, r)| r.clone())
                 .collect();
-            let drops: Vec<f64> = (0..5)
+            let drops: Vec<f64> = (0..IMPORTANCE_REPEATS)
                 .filter_map(|_| {
                     let shuffled = permuted(&x, &cols, &mut rng);
                     let out = model.predict(shuffled.view(), p.n_classes()).ok()?;

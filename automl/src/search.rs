@@ -29,7 +29,7 @@ pub struct SweepConfig {
     pub workers: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TrialResult {
     pub number: usize,
     pub algorithm: Algorithm,
@@ -42,6 +42,9 @@ pub struct TrialResult {
     pub started: Instant,
     pub duration: Duration,
     pub error: Option<String>,
+    /// The fitted model, kept for the best exportable trial when trials are scored on one
+    /// holdout split (it is then exactly the model the final step would refit).
+    pub model: Option<Arc<Fitted>>,
 }
 
 /// Receives the sweep's progress (logs runs, updates the job record).
@@ -73,6 +76,9 @@ impl StopReason {
     }
 }
 
+/// The first step, per √dimension, in the unit cube.
+const INITIAL_STEP: f64 = 0.2;
+
 struct Local {
     algorithm: Algorithm,
     space: Vec<Dim>,
@@ -91,7 +97,7 @@ struct Local {
 impl Local {
     fn new(algorithm: Algorithm, problem: Problem) -> Local {
         let space = space(algorithm, problem);
-        let step = 0.1 * (space.len().max(1) as f64).sqrt();
+        let step = INITIAL_STEP * (space.len().max(1) as f64).sqrt();
         Local {
             algorithm,
             space,
@@ -189,7 +195,7 @@ impl Local {
             } else {
                 // Restart from a random point, keeping the best found.
                 self.restarts += 1;
-                self.step = 0.1 * (self.space.len() as f64).sqrt();
+                self.step = INITIAL_STEP * (self.space.len() as f64).sqrt();
                 let random: Vec<f64> = (0..self.space.len()).map(|_| rng.gen()).collect();
                 self.pending = vec![random];
             }
@@ -232,11 +238,11 @@ impl Scheduler {
             self.stop = Some(StopReason::MaxTrials);
             return None;
         }
-        // Early stop: many trials and a quarter of the budget without a better score.
+        // Early stop: many trials and half the budget without a better score.
         let patience = 40.max(8 * self.locals.len());
         let quiet = self.last_improvement.elapsed().as_secs_f64();
         let budget = (cfg.deadline - self.created).as_secs_f64();
-        if self.since_improvement >= patience && quiet >= 0.25 * budget {
+        if self.since_improvement >= patience && quiet >= 0.5 * budget {
             self.stop = Some(StopReason::NoProgress);
             return None;
         }
@@ -405,8 +411,9 @@ fn run_trial(
     algorithm: Algorithm,
     params: &Params,
     folds: &[(Vec<usize>, Vec<usize>)],
-) -> Result<(Scores, Scores), String> {
+) -> Result<(Scores, Scores, Option<Fitted>), String> {
     let n_classes = prepared.n_classes();
+    let mut kept = None;
     let mut oof_rows = Vec::new();
     let mut oof: Option<Output> = None;
     let mut train_scores: Vec<Vec<(Metric, f64)>> = Vec::new();
@@ -442,11 +449,14 @@ fn run_trial(
         let train_out = predict_rows(prepared, &model, &sample)?;
         let y = prepared.y.select(Axis(0), &sample);
         train_scores.push(evaluate(cfg.problem, &train_out, y.view(), n_classes));
+        if folds.len() == 1 && algorithm.exportable() {
+            kept = Some(model);
+        }
     }
     let y = prepared.y.select(Axis(0), &oof_rows);
     let validation = evaluate(cfg.problem, &oof.ok_or("no folds")?, y.view(), n_classes);
     let train = average(&train_scores);
-    Ok((validation, train))
+    Ok((validation, train, kept))
 }
 
 fn average(scores: &[Vec<(Metric, f64)>]) -> Vec<(Metric, f64)> {
@@ -495,6 +505,8 @@ pub fn run(
     let mut results = Vec::new();
     let mut in_flight = 0usize;
     let mut abandoned = 0usize;
+    // Only the best exportable trial's model is kept.
+    let mut best_kept: Option<(f64, usize)> = None;
     loop {
         while in_flight < cfg.workers.max(1) {
             let Some((number, i, config)) = scheduler.next(cfg, cancelled) else {
@@ -523,8 +535,23 @@ pub fn run(
             break;
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((i, trial)) => {
+            Ok((i, mut trial)) => {
                 in_flight -= 1;
+                if trial.model.is_some() {
+                    if best_kept.is_none_or(|(loss, _)| trial.loss < loss) {
+                        if let Some((_, previous)) = best_kept {
+                            if let Some(t) = results
+                                .iter_mut()
+                                .find(|t: &&mut TrialResult| t.number == previous)
+                            {
+                                t.model = None;
+                            }
+                        }
+                        best_kept = Some((trial.loss, trial.number));
+                    } else {
+                        trial.model = None;
+                    }
+                }
                 let factor = trial.params.cost_factor();
                 let s = &mut scheduler;
                 s.locals[i].report(
@@ -586,9 +613,9 @@ fn evaluate_trial(
     }))
     .unwrap_or_else(|_| Err(format!("{algorithm} panicked while fitting")));
     let duration = started.elapsed();
-    let (validation, train, error) = match outcome {
-        Ok((v, t)) => (v, t, None),
-        Err(e) => (Vec::new(), Vec::new(), Some(e)),
+    let (validation, train, error, model) = match outcome {
+        Ok((v, t, m)) => (v, t, None, m.map(Arc::new)),
+        Err(e) => (Vec::new(), Vec::new(), Some(e), None),
     };
     let loss = if error.is_some() {
         f64::INFINITY
@@ -606,6 +633,7 @@ fn evaluate_trial(
         started,
         duration,
         error,
+        model,
     }
 }
 

@@ -25,15 +25,16 @@ pub(super) fn export(fitted: &Fitted, n_classes: usize) -> Option<Estimator> {
                 post: PostTransform::Softmax,
             })
         }
-        Fitted::MultiLogistic(m) => {
-            let params = m.params();
-            let n_features = params.nrows();
-            // Classes the training split never saw keep a score that softmax turns into 0.
+        Fitted::SmartLogistic(m) => {
+            use smartcore::linalg::basic::arrays::Array;
+            let (w, b) = (m.coefficients(), m.intercept());
+            let n_features = w.shape().1;
             let mut coefficients = vec![vec![0.0f32; n_features]; n_classes];
             let mut intercepts = vec![-1.0e30f32; n_classes];
             for (j, class) in m.classes().iter().enumerate() {
-                coefficients[*class] = params.column(j).iter().map(|v| *v as f32).collect();
-                intercepts[*class] = m.intercept()[j] as f32;
+                let c = *class as usize;
+                coefficients[c] = (0..n_features).map(|f| *w.get((j, f)) as f32).collect();
+                intercepts[c] = *b.get((j, 0)) as f32;
             }
             Some(Estimator::Linear {
                 coefficients,
