@@ -451,30 +451,14 @@ fn random_splits(y: &Array1<f64>, problem: Problem, labels: Option<&Labels>, see
 /// more than 3× the smallest: each class is brought up to half the largest class's count.
 /// Validation and test rows are never touched. Returns what was done.
 fn balance(splits: &mut Splits, y: &Array1<f64>, n_classes: usize, seed: u64) -> Option<String> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let mut oversample = |rows: &mut Vec<usize>| -> Option<usize> {
-        let mut by_class = vec![Vec::new(); n_classes];
-        for r in rows.iter() {
-            by_class[y[*r] as usize].push(*r);
-        }
-        let max = by_class.iter().map(Vec::len).max()?;
-        let min = by_class.iter().map(Vec::len).filter(|n| *n > 0).min()?;
-        if max <= 3 * min {
-            return None;
-        }
-        let goal = max / 2;
-        let before = rows.len();
-        for class_rows in by_class.iter().filter(|c| !c.is_empty()) {
-            for _ in class_rows.len()..goal {
-                rows.push(*class_rows.choose(&mut rng)?);
-            }
-        }
-        Some(rows.len() - before)
-    };
-    let added = match &mut splits.folds {
-        // Folds are balanced when a trial trains on them (see `training_rows`).
+    let added = match &splits.folds {
+        // Folds are balanced when a trial trains on them (`balanced_rows` in the search).
         Some(_) => None,
-        None => oversample(&mut splits.train),
+        None => {
+            let before = splits.train.len();
+            splits.train = balanced_rows(&splits.train, y, n_classes, seed ^ 0x5eed);
+            Some(splits.train.len() - before).filter(|n| *n > 0)
+        }
     };
     let imbalance = {
         let mut counts = vec![0usize; n_classes];
@@ -501,7 +485,8 @@ fn balance(splits: &mut Splits, y: &Array1<f64>, n_classes: usize, seed: u64) ->
     }
 }
 
-/// Oversample a training fold the same way (used for cross-validation folds).
+/// Random oversampling of the minority classes in `rows` when the largest class is more than
+/// 3× the smallest: each class is brought up to half the largest class's count.
 pub fn balanced_rows(rows: &[usize], y: &Array1<f64>, n_classes: usize, seed: u64) -> Vec<usize> {
     if n_classes == 0 {
         return rows.to_vec();
