@@ -263,15 +263,7 @@ impl AutomlService {
 
     async fn read_dataset(&self, uri: &str) -> Result<Bytes> {
         let uri = uri.trim();
-        let resolved = if let Some(rest) = uri.strip_prefix("runs:/") {
-            let (run_id, path) = rest.split_once('/').ok_or_else(|| {
-                Error::invalid(format!("dataset '{uri}' must be runs:/<run_id>/<path>"))
-            })?;
-            let run = self.tracking.get_run(run_id).await?;
-            format!("{}/{path}", run.info.artifact_uri.trim_end_matches('/'))
-        } else {
-            uri.to_string()
-        };
+        let resolved = self.artifacts.resolve_runs_uri(uri).await?;
         self.artifacts
             .read_all(&resolved, MAX_DATASET_BYTES)
             .await

@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::{Application, ServerConfig};
+use crate::cli_client::{call, with_server};
 
 #[derive(Debug, Clone, Args)]
 pub struct AutomlArgs {
@@ -87,29 +87,12 @@ pub fn parse_timeout(s: &str) -> anyhow::Result<f64> {
 }
 
 pub fn run(problem: &str, args: AutomlArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let system = actix_web::rt::System::with_tokio_rt(|| runtime);
-    system.block_on(async move {
-        let (base, _server) = match &args.tracking_uri {
-            Some(uri) if uri.starts_with("http://") || uri.starts_with("https://") => {
-                (uri.trim_end_matches('/').to_string(), None)
-            }
-            _ => {
-                let mut config =
-                    ServerConfig::for_store(&args.backend_store_uri, &args.artifacts_destination);
-                config.serving_poll_ms = 1000;
-                let app = Application::build(&config).await?;
-                let base = format!("http://127.0.0.1:{}", app.port());
-                eprintln!(
-                    "embedded ferroflow (store {}, artifacts {})",
-                    args.backend_store_uri, args.artifacts_destination
-                );
-                let handle = actix_web::rt::spawn(app.run_until_stopped());
-                (base, Some(handle))
-            }
-        };
+    let (uri, store, dest) = (
+        args.tracking_uri.clone(),
+        args.backend_store_uri.clone(),
+        args.artifacts_destination.clone(),
+    );
+    with_server(uri.as_deref(), &store, &dest, |base| async move {
         drive(&base, problem, &args).await
     })
 }
@@ -184,24 +167,6 @@ async fn drive(base: &str, problem: &str, args: &AutomlArgs) -> anyhow::Result<(
             job["error"].as_str().unwrap_or("unknown error")
         ),
     }
-}
-
-async fn call(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let res = req
-        .send()
-        .await
-        .context("cannot reach the ferroflow server")?;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!(
-            "{} {}: {}",
-            status.as_u16(),
-            body["error_code"].as_str().unwrap_or(""),
-            body["message"].as_str().unwrap_or("")
-        );
-    }
-    Ok(body)
 }
 
 fn progress_bar(run: &Value, elapsed: f64) {

@@ -49,6 +49,11 @@ pub struct ServerConfig {
     /// How often serving endpoints that follow a stage or alias re-check the registry (ms).
     #[arg(long, env = "FERROFLOW_SERVING_POLL_MS", default_value_t = 1000)]
     pub serving_poll_ms: u64,
+
+    /// The feature store's online store: `sql` (the backend store, the default) or
+    /// `redis://host:port[/db]`.
+    #[arg(long, env = "FERROFLOW_ONLINE_STORE")]
+    pub online_store: Option<String>,
 }
 
 impl ServerConfig {
@@ -66,6 +71,7 @@ impl ServerConfig {
             workers: Some(2),
             onnxruntime_lib: None,
             serving_poll_ms: 200,
+            online_store: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The ferroflow server: configuration, composition of every capability's routes, metrics.
 
 pub mod automl_cli;
+pub mod cli_client;
 pub mod config;
+pub mod features_cli;
 pub mod metrics;
 pub mod models_serve;
 
@@ -104,6 +106,17 @@ impl Application {
             .init()
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
+        let features = web::Data::new(ferroflow_features::FeatureService::new(
+            db.clone(),
+            tracking.clone(),
+            (*artifacts.clone().into_inner()).clone(),
+            ferroflow_features::OnlineStore::open(config.online_store.as_deref(), &db)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?,
+        ));
+        endpoints.set_feature_source(std::sync::Arc::new(
+            (*features.clone().into_inner()).clone(),
+        ));
         let automl = web::Data::new(automl);
         let endpoints = web::Data::new(endpoints);
         let registry = web::Data::new(registry_service);
@@ -119,6 +132,7 @@ impl Application {
                 .app_data(artifacts.clone())
                 .app_data(endpoints.clone())
                 .app_data(automl.clone())
+                .app_data(features.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .wrap(middleware::from_fn(metrics::track))
                 .route("/health", web::get().to(health))
@@ -135,6 +149,7 @@ impl Application {
             // Before the `/api/2.0/mlflow` scopes: `artifacts/list` is matched here.
             app = app.configure(ferroflow_tracking::artifacts::configure);
             app = app.configure(ferroflow_automl::configure);
+            app = app.configure(ferroflow_features::configure);
             for prefix in API_PREFIXES {
                 app = app.service(
                     web::scope(prefix)

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use ferroflow_server::automl_cli::AutomlArgs;
+use ferroflow_server::features_cli::FeaturesArgs;
 use ferroflow_server::models_serve::ServeModelArgs;
 use ferroflow_server::{Application, ServerConfig};
 
@@ -26,6 +27,8 @@ enum Command {
     /// AutoML sweeps: the best model exported to ONNX, logged and (optionally) registered.
     #[command(subcommand)]
     Automl(AutomlCommand),
+    /// Feature tables (Delta), training sets and the online store.
+    Features(FeaturesArgs),
 }
 
 #[derive(Subcommand)]
@@ -48,7 +51,7 @@ fn main() {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG").unwrap_or_else(|_| {
                 // The automl command draws a progress bar; only warnings interrupt it.
-                if matches!(cli.command, Command::Automl(_)) {
+                if matches!(cli.command, Command::Automl(_) | Command::Features(_)) {
                     "warn".into()
                 } else {
                     "info".into()
@@ -66,6 +69,7 @@ fn main() {
         Command::Automl(AutomlCommand::Regress(args)) => {
             ferroflow_server::automl_cli::run("regression", args)
         }
+        Command::Features(args) => ferroflow_server::features_cli::run(args),
     };
     if let Err(e) = result {
         eprintln!("ferroflow: {e:#}");

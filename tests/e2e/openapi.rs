@@ -54,6 +54,7 @@ fn server_operations() -> BTreeSet<(String, String)> {
             .iter()
             .chain(ferroflow_serving::endpoints::ROUTES)
             .chain(ferroflow_automl::routes::ROUTES)
+            .chain(ferroflow_features::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string())),
     );
     ops

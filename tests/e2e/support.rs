@@ -27,6 +27,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     dir: PathBuf,
     postgres_db: Option<String>,
+    adjust: std::sync::Arc<dyn Fn(&mut ServerConfig) + Send + Sync>,
 }
 
 impl Drop for TestApp {
@@ -58,6 +59,15 @@ impl Drop for TestApp {
 /// Spawns the server on port 0 with a fresh store. For PostgreSQL, returns None (after
 /// printing why) when no server is reachable, unless `CI` is set, where that is a failure.
 pub async fn spawn_app(store: Store) -> Option<TestApp> {
+    spawn_app_with(store, |_| {}).await
+}
+
+/// As [`spawn_app`], with the server configuration adjusted by `adjust` (replicas get the
+/// same adjustment).
+pub async fn spawn_app_with(
+    store: Store,
+    adjust: impl Fn(&mut ServerConfig) + Send + Sync + 'static,
+) -> Option<TestApp> {
     let dir =
         std::env::temp_dir().join(format!("ferroflow-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("create test dir");
@@ -89,7 +99,8 @@ pub async fn spawn_app(store: Store) -> Option<TestApp> {
             (format!("{base}/{name}"), Some(name))
         }
     };
-    let config = ServerConfig::for_store(uri.clone(), dir.join("artifacts"));
+    let mut config = ServerConfig::for_store(uri.clone(), dir.join("artifacts"));
+    adjust(&mut config);
     let app = Application::build(&config)
         .await
         .expect("build application");
@@ -101,10 +112,22 @@ pub async fn spawn_app(store: Store) -> Option<TestApp> {
         client: reqwest::Client::new(),
         dir,
         postgres_db,
+        adjust: std::sync::Arc::new(adjust),
     })
 }
 
 impl TestApp {
+    /// A second server on the same backend store and artifacts destination (a replica);
+    /// returns its address.
+    pub async fn replica(&self) -> String {
+        let mut config = ServerConfig::for_store(self.store_uri.clone(), self.artifacts_dir());
+        (self.adjust)(&mut config);
+        let app = Application::build(&config).await.expect("build replica");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     /// The directory the server's `--artifacts-destination` points at.
     pub fn artifacts_dir(&self) -> PathBuf {
         self.dir.join("artifacts")

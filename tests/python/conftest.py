@@ -60,6 +60,11 @@ def _tail(path: Path, limit: int = 4000) -> str:
     return text[-limit:] if text else "<empty>"
 
 
+# The artifacts destination the started server uses (None for an external server); see the
+# `artifacts_destination` fixture.
+_ARTIFACTS_DESTINATION: str | None = None
+
+
 class _Server:
     def __init__(self, kind: str, argv: list[str], workdir: Path, timeout_s: float):
         self.kind = kind
@@ -137,6 +142,8 @@ def tracking_uri(server_kind):
     """Base URL of the server under test; also exported as MLFLOW_TRACKING_URI."""
     import mlflow
 
+    global _ARTIFACTS_DESTINATION
+
     if server_kind == "external":
         uri = os.environ["FERROFLOW_TRACKING_URI"].rstrip("/")
         server = None
@@ -168,6 +175,7 @@ def tracking_uri(server_kind):
                 "--workers", "1",
             ]  # fmt: skip
             timeout = MLFLOW_START_TIMEOUT_S
+            _ARTIFACTS_DESTINATION = str(artifacts)
         else:
             # FERROFLOW_TEST_BACKEND_STORE_URI runs the suite on another store (the test
             # command points it at a fresh PostgreSQL database).
@@ -182,6 +190,7 @@ def tracking_uri(server_kind):
                 "--artifacts-destination", destination,
             ]  # fmt: skip
             timeout = FERROFLOW_START_TIMEOUT_S
+            _ARTIFACTS_DESTINATION = destination
         server = _Server(server_kind, argv, workdir, timeout)
         try:
             server.start(uri)
@@ -204,6 +213,13 @@ def tracking_uri(server_kind):
             server.stop()
         if workdir is not None and not os.environ.get("FERROFLOW_KEEP_TMP"):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def artifacts_destination(tracking_uri) -> str | None:
+    """The server's --artifacts-destination (a local directory or s3://bucket/prefix), or None
+    for an external server (FERROFLOW_TRACKING_URI)."""
+    return _ARTIFACTS_DESTINATION
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ use ferroflow_core::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::capture::AutoCaptureConfig;
+use super::features::FeatureLookupConfig;
 use crate::BatchOptions;
 
 /// One `served_models` entry as sent (unknown Databricks fields are ignored).
@@ -62,6 +63,9 @@ pub struct EndpointConfig {
     /// Inference logging (request/response payloads to a Parquet table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_capture_config: Option<AutoCaptureConfig>,
+    /// Features joined from the online store into each request before inference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_lookups: Vec<FeatureLookupConfig>,
 }
 
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -188,6 +192,7 @@ impl EndpointConfig {
     /// Checks the config: every served model names a model and exactly one of a version,
     /// stage or alias; served names are unique; routes name served models and sum to 100.
     pub fn check(&self) -> Result<EndpointSpec> {
+        super::features::check(&self.feature_lookups)?;
         if self.served_models.is_empty() {
             return Err(Error::invalid(
                 "Missing value for required parameter 'config.served_models'",
@@ -325,6 +330,7 @@ mod tests {
                 served("c", None, Some("champion")),
             ],
             auto_capture_config: None,
+            feature_lookups: Vec::new(),
             traffic_config: Some(TrafficConfig {
                 routes: vec![
                     Route {
@@ -362,6 +368,7 @@ mod tests {
             served_models: vec![m],
             traffic_config: None,
             auto_capture_config: None,
+            feature_lookups: Vec::new(),
         };
         let err = |c: EndpointConfig| c.check().unwrap_err().message;
         assert!(err(one(served("a", None, None))).contains("served_models[0].model_version"));
@@ -376,6 +383,7 @@ mod tests {
             served_models: vec![served("a", Some("1"), None), served("b", Some("2"), None)],
             traffic_config: None,
             auto_capture_config: None,
+            feature_lookups: Vec::new(),
         };
         assert!(err(two.clone()).contains("traffic_config is required"));
         let mut split = two;

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use super::capture::{CaptureRecord, CaptureSink};
 use super::config::{check_endpoint_name, EndpointConfig, EndpointSpec, ServedSpec};
+use super::features::{self, SharedSource};
 use super::metrics::ServingMetrics;
 use super::store;
 use crate::protocol::ScoringError;
@@ -197,6 +198,8 @@ struct Inner {
     cache_dir: PathBuf,
     metrics: ServingMetrics,
     endpoints: RwLock<HashMap<String, Arc<Endpoint>>>,
+    /// The online store endpoints with feature lookups read from.
+    features: RwLock<Option<SharedSource>>,
     /// Config changes and reloads run one at a time.
     changes: tokio::sync::Mutex<()>,
 }
@@ -230,9 +233,19 @@ impl EndpointManager {
                 cache_dir,
                 metrics,
                 endpoints: RwLock::new(HashMap::new()),
+                features: RwLock::new(None),
                 changes: tokio::sync::Mutex::new(()),
             }),
         }
+    }
+
+    /// Connects the online store that endpoints with `feature_lookups` read.
+    pub fn set_feature_source(&self, source: SharedSource) {
+        *self
+            .inner
+            .features
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(source);
     }
 
     /// The inference-log writer of an endpoint whose config enables it.
@@ -641,6 +654,21 @@ impl EndpointManager {
         deployed
             .queue_depth
             .set(deployed.model.queue_depth() as i64);
+        let joined;
+        let body = if endpoint.config.feature_lookups.is_empty() {
+            body
+        } else {
+            let source = self
+                .inner
+                .features
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .ok_or_else(|| Error::internal("no feature store is connected to serving"))?;
+            joined =
+                features::join(source.as_ref(), &endpoint.config.feature_lookups, body).await?;
+            &joined[..]
+        };
         let result = deployed.model.invocations(content_type, body).await;
         let status = match &result {
             Ok(_) => StatusCode::OK,

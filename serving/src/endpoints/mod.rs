@@ -2,6 +2,7 @@
 
 pub mod capture;
 pub mod config;
+pub mod features;
 pub mod manager;
 pub mod metrics;
 pub mod routes;

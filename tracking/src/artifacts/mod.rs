@@ -8,4 +8,4 @@ pub mod store;
 
 pub use routes::{configure, ROUTES};
 pub use service::{ArtifactService, ByteCounters};
-pub use store::ArtifactStore;
+pub use store::{ArtifactStore, StoreRoot};

@@ -326,6 +326,35 @@ impl ArtifactService {
         safe_segments(&raw)
     }
 
+    /// Resolves `runs:/<run_id>/<path>` to the run's artifact URI joined with the path;
+    /// other URIs are returned as given.
+    pub async fn resolve_runs_uri(&self, uri: &str) -> Result<String> {
+        let uri = uri.trim();
+        let Some(rest) = uri.strip_prefix("runs:/") else {
+            return Ok(uri.to_string());
+        };
+        let (run_id, path) = rest
+            .split_once('/')
+            .ok_or_else(|| Error::invalid(format!("'{uri}' must be runs:/<run_id>/<path>")))?;
+        let run = self.tracking.get_run(run_id).await?;
+        Ok(format!(
+            "{}/{path}",
+            run.info.artifact_uri.trim_end_matches('/')
+        ))
+    }
+
+    /// The object store and path of an artifact named by a proxied URI or a
+    /// destination-relative path, for readers that stream it themselves (Parquet).
+    pub fn locate(
+        &self,
+        uri: &str,
+    ) -> Result<(std::sync::Arc<dyn object_store::ObjectStore>, Path)> {
+        let segments = Self::uri_segments(uri)?;
+        let path = to_path(&segments)
+            .ok_or_else(|| Error::invalid(format!("Invalid artifact URI '{uri}'")))?;
+        Ok((self.store.object_store(), path))
+    }
+
     /// Reads a whole artifact named by a proxied URI or a destination-relative path, refusing
     /// anything larger than `limit` bytes.
     pub async fn read_all(&self, uri: &str, limit: u64) -> Result<Bytes> {

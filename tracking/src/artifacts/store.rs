@@ -47,6 +47,20 @@ pub struct ArtifactStore {
     local: bool,
     /// Presigned access for clients, on S3 destinations only.
     s3: Option<S3Direct>,
+    /// Where other formats (Delta tables) open the same destination.
+    root: StoreRoot,
+}
+
+/// The destination as a root other readers can open: a local directory, or a bucket-level
+/// object store with its `scheme://bucket` URL and the destination's prefix inside it.
+#[derive(Clone, Debug)]
+pub enum StoreRoot {
+    Local(std::path::PathBuf),
+    Bucket {
+        store: Arc<dyn ObjectStore>,
+        url: String,
+        prefix: String,
+    },
 }
 
 impl std::fmt::Debug for ArtifactStore {
@@ -86,6 +100,15 @@ impl ArtifactStore {
             ))
         };
         let mut s3_direct = None;
+        let bucket_root = |store: Arc<dyn ObjectStore>, scheme: &str| {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            StoreRoot::Bucket {
+                store,
+                url: format!("{scheme}://{bucket}"),
+                prefix: prefix.trim_matches('/').to_string(),
+            }
+        };
+        let root;
         let (inner, local): (Arc<dyn ObjectStore>, bool) = match scheme.as_str() {
             "" | "file" => {
                 let dir = std::path::PathBuf::from(rest);
@@ -98,6 +121,7 @@ impl ArtifactStore {
                 let fs = LocalFileSystem::new_with_prefix(&dir)
                     .map_err(cloud)?
                     .with_automatic_cleanup(true);
+                root = StoreRoot::Local(std::path::absolute(&dir).unwrap_or(dir));
                 (Arc::new(fs), true)
             }
             "s3" | "s3a" => {
@@ -116,6 +140,7 @@ impl ArtifactStore {
                 let s3 = b.build().map_err(cloud)?;
                 let prefix = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
                 s3_direct = Some(S3Direct::new(s3.clone(), prefix, &region));
+                root = bucket_root(Arc::new(s3.clone()), "s3");
                 (with_prefix(s3, rest), false)
             }
             "gs" => {
@@ -124,6 +149,7 @@ impl ArtifactStore {
                     .with_url(format!("gs://{bucket}"))
                     .build()
                     .map_err(cloud)?;
+                root = bucket_root(Arc::new(gcs.clone()), "gs");
                 (with_prefix(gcs, rest), false)
             }
             "az" | "azure" | "abfs" | "abfss" | "wasb" | "wasbs" => {
@@ -132,6 +158,8 @@ impl ArtifactStore {
                     .with_url(format!("{scheme}://{container}"))
                     .build()
                     .map_err(cloud)?;
+                let az: Arc<dyn ObjectStore> = Arc::new(az);
+                root = bucket_root(az.clone(), "az");
                 (with_prefix(az, rest), false)
             }
             other => {
@@ -146,7 +174,18 @@ impl ArtifactStore {
             uri: destination.to_string(),
             local,
             s3: s3_direct,
+            root,
         })
+    }
+
+    /// The object store under the destination (paths are relative to it).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.inner.clone()
+    }
+
+    /// The destination as a root for other readers and writers (Delta tables).
+    pub fn root(&self) -> &StoreRoot {
+        &self.root
     }
 
     /// Presigned (direct) client access, offered on S3 destinations.

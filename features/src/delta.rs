@@ -1,0 +1,552 @@
+//! Delta tables on the artifact destination: open (at a version or time), create, merge,
+//! overwrite, scan, history, optimize, vacuum. Remote destinations reuse the artifact store's
+//! bucket handle, so one set of credentials serves artifacts and feature tables.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+
+use chrono::{DateTime, Utc};
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::datafusion::common::{Column as DfColumn, ScalarValue};
+use deltalake::datafusion::logical_expr::{col, lit, Expr};
+use deltalake::datafusion::prelude::{DataFrame, SessionContext};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::logstore::{
+    default_logstore, logstore_factories, LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig,
+};
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
+use ferroflow_core::{Error, Result};
+use ferroflow_tracking::artifacts::StoreRoot;
+use futures_util::TryStreamExt;
+use object_store::ObjectStoreExt;
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::model::{self, FeatureTable};
+
+/// Which state of a table to open.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum At {
+    Latest,
+    Version(i64),
+    Time(DateTime<Utc>),
+}
+
+/// The commit log's plain (put-if-absent) log store, for schemes deltalake has no factory
+/// for without its cloud features: we hand it the artifact store's own bucket handle.
+struct PlainLogStoreFactory;
+
+impl LogStoreFactory for PlainLogStoreFactory {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+fn register_schemes() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for scheme in ["s3://", "gs://", "az://"] {
+            if let Ok(url) = Url::parse(scheme) {
+                logstore_factories().insert(url, Arc::new(PlainLogStoreFactory));
+            }
+        }
+    });
+}
+
+/// Maps deltalake's errors to API errors: what the caller got wrong is a 400.
+pub fn delta_error(context: &str, e: DeltaTableError) -> Error {
+    match &e {
+        DeltaTableError::InvalidVersion(v) => {
+            Error::invalid(format!("{context}: version {v} does not exist"))
+        }
+        DeltaTableError::InvalidDateTimeString { .. }
+        | DeltaTableError::InvalidTableLocation(_) => Error::invalid(format!("{context}: {e}")),
+        DeltaTableError::NotATable(_) => {
+            Error::not_found(format!("{context}: no Delta table there ({e})"))
+        }
+        DeltaTableError::SchemaMismatch { .. } | DeltaTableError::Arrow { .. } => {
+            Error::invalid(format!("{context}: {e}"))
+        }
+        _ => Error::internal(format!("{context}: {e}")),
+    }
+}
+
+/// Where feature tables live and how they are opened.
+#[derive(Clone, Debug)]
+pub struct DeltaStore {
+    root: StoreRoot,
+}
+
+impl DeltaStore {
+    pub fn new(root: StoreRoot) -> DeltaStore {
+        register_schemes();
+        DeltaStore { root }
+    }
+
+    /// The URL of `<destination>/<relative>`.
+    pub fn url_under(&self, relative: &str) -> Result<Url> {
+        let relative = relative.trim_matches('/');
+        let url = match &self.root {
+            StoreRoot::Local(dir) => Url::from_directory_path(dir.join(relative))
+                .map_err(|_| Error::internal(format!("bad local path {}", dir.display())))?,
+            StoreRoot::Bucket { url, prefix, .. } => {
+                let path = [prefix.as_str(), relative]
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("/");
+                Url::parse(&format!("{url}/{path}"))
+                    .map_err(|e| Error::internal(format!("bad table URL: {e}")))?
+            }
+        };
+        Ok(url)
+    }
+
+    /// The default location of a table: `<destination>/features/<name>`.
+    pub fn default_location(&self, name: &str) -> Result<String> {
+        Ok(self
+            .url_under(&format!("features/{name}"))?
+            .as_str()
+            .trim_end_matches('/')
+            .to_string())
+    }
+
+    /// Checks a user-given location: an absolute local path or `file://` URL on a local
+    /// destination, a URL in the same bucket on a remote one.
+    pub fn check_location(&self, location: &str) -> Result<String> {
+        let bad = |why: &str| Error::invalid(format!("Invalid location '{location}': {why}"));
+        if location.split(['/', '\\']).any(|seg| seg == "..") {
+            return Err(bad("'..' is not allowed"));
+        }
+        match &self.root {
+            StoreRoot::Local(_) => {
+                let path = location.strip_prefix("file://").unwrap_or(location);
+                if !path.starts_with('/') {
+                    return Err(bad("use an absolute path or a file:// URL"));
+                }
+                Ok(Url::from_directory_path(path)
+                    .map_err(|_| bad("not a path"))?
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_string())
+            }
+            StoreRoot::Bucket { url, .. } => {
+                if !location.starts_with(&format!("{url}/")) {
+                    return Err(bad(&format!("tables live under {url}/")));
+                }
+                Ok(location.trim_end_matches('/').to_string())
+            }
+        }
+    }
+
+    fn builder(&self, location: &str) -> Result<DeltaTableBuilder> {
+        let url = Url::parse(&format!("{}/", location.trim_end_matches('/')))
+            .map_err(|e| Error::invalid(format!("Invalid table location '{location}': {e}")))?;
+        let builder = DeltaTableBuilder::from_url(url.clone())
+            .map_err(|e| delta_error("Cannot open the table", e))?;
+        Ok(match &self.root {
+            StoreRoot::Local(_) => builder,
+            StoreRoot::Bucket { store, .. } => builder.with_storage_backend(store.clone(), url),
+        })
+    }
+
+    /// An unloaded handle (for creating a table).
+    pub fn handle(&self, location: &str) -> Result<DeltaTable> {
+        self.builder(location)?
+            .build()
+            .map_err(|e| delta_error("Cannot open the table", e))
+    }
+
+    /// Opens a table at its latest state, a version or a point in time.
+    pub async fn open(&self, location: &str, at: At) -> Result<DeltaTable> {
+        let mut builder = self.builder(location)?;
+        builder = match at {
+            At::Latest => builder,
+            At::Version(v) => {
+                if v < 0 {
+                    return Err(Error::invalid(format!("as_of_version {v} is negative")));
+                }
+                builder.with_version(v as u64)
+            }
+            At::Time(t) => builder.with_timestamp(t),
+        };
+        match builder.load().await {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                let message = e.to_string();
+                match at {
+                    At::Version(v) => {
+                        let latest = self.latest_version(location).await.unwrap_or(-1);
+                        Err(Error::invalid(format!(
+                            "Cannot time travel the table to version {v}: available versions \
+                             are 0 to {latest}"
+                        )))
+                    }
+                    At::Time(t) => Err(Error::invalid(format!(
+                        "Cannot time travel the table to {}: {message}",
+                        t.to_rfc3339()
+                    ))),
+                    At::Latest => Err(delta_error("Cannot open the table", e)),
+                }
+            }
+        }
+    }
+
+    pub async fn latest_version(&self, location: &str) -> Result<i64> {
+        let table = self.handle(location)?;
+        table
+            .get_latest_version()
+            .await
+            .map(|v| v as i64)
+            .map_err(|e| delta_error("Cannot read the table's log", e))
+    }
+
+    /// Creates an empty table (version 0).
+    pub async fn create(&self, table: &FeatureTable) -> Result<i64> {
+        let handle = self.handle(&table.location)?;
+        let created = handle
+            .create()
+            .with_commit_properties(Self::commit_properties(&table.created_by))
+            .with_columns(model::delta_fields(&table.schema))
+            .with_table_name(table.name.clone())
+            .with_comment(table.description.clone())
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .await
+            .map_err(|e| create_error(&table.location, e))?;
+        Ok(created.version().map(|v| v as i64).unwrap_or(0))
+    }
+
+    /// Creates a table whose version 0 holds these rows.
+    pub async fn create_with(&self, table: &FeatureTable, rows: Vec<RecordBatch>) -> Result<i64> {
+        let handle = self.handle(&table.location)?;
+        let written = handle
+            .write(rows)
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .with_commit_properties(Self::commit_properties(&table.created_by))
+            .with_table_name(table.name.clone())
+            .with_description(table.description.clone())
+            .await
+            .map_err(|e| create_error(&table.location, e))?;
+        Ok(written.version().map(|v| v as i64).unwrap_or(0))
+    }
+
+    /// Replaces the table's rows.
+    pub async fn overwrite(
+        &self,
+        location: &str,
+        rows: Vec<RecordBatch>,
+        user: &str,
+    ) -> Result<(i64, Value)> {
+        let table = self.open(location, At::Latest).await?;
+        let n: usize = rows.iter().map(|b| b.num_rows()).sum();
+        let written = table
+            .write(rows)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_commit_properties(Self::commit_properties(user))
+            .await
+            .map_err(|e| delta_error("Cannot overwrite the table", e))?;
+        Ok((
+            written.version().map(|v| v as i64).unwrap_or(0),
+            json!({ "num_output_rows": n }),
+        ))
+    }
+
+    /// Upserts rows by `keys`: matching rows are updated, others inserted, the rest untouched.
+    pub async fn merge(
+        &self,
+        location: &str,
+        schema: SchemaRef,
+        keys: &[String],
+        rows: Vec<RecordBatch>,
+        user: &str,
+    ) -> Result<(i64, Value)> {
+        let table = self.open(location, At::Latest).await?;
+        let ctx = SessionContext::new();
+        let source: DataFrame = ctx
+            .read_batches(rows)
+            .map_err(|e| Error::internal(format!("cannot stage merge input: {e}")))?;
+        let qualified = |alias: &str, name: &str| Expr::Column(DfColumn::new(Some(alias), name));
+        let predicate = keys
+            .iter()
+            .map(|k| qualified("target", k).eq(qualified("source", k)))
+            .reduce(Expr::and)
+            .ok_or_else(|| Error::internal("merge without keys"))?;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let (merged, metrics) = table
+            .merge(source, predicate)
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .with_commit_properties(Self::commit_properties(user))
+            .when_matched_update(|mut update| {
+                for c in columns.iter().filter(|c| !keys.contains(c)) {
+                    update = update.update(DfColumn::new_unqualified(c), qualified("source", c));
+                }
+                update
+            })
+            .and_then(|m| {
+                m.when_not_matched_insert(|mut insert| {
+                    for c in &columns {
+                        insert = insert.set(DfColumn::new_unqualified(c), qualified("source", c));
+                    }
+                    insert
+                })
+            })
+            .map_err(|e| delta_error("Cannot merge into the table", e))?
+            .await
+            .map_err(|e| delta_error("Cannot merge into the table", e))?;
+        let metrics = serde_json::to_value(&metrics).unwrap_or(Value::Null);
+        Ok((merged.version().map(|v| v as i64).unwrap_or(0), metrics))
+    }
+
+    /// Scans a table state into a DataFrame of `columns` (all when empty) and `filter`.
+    pub async fn scan(
+        &self,
+        table: &DeltaTable,
+        columns: &[String],
+        filter: Option<Expr>,
+    ) -> Result<DataFrame> {
+        let ctx = SessionContext::new();
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| delta_error("Cannot read the table", e))?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| Error::internal(format!("Cannot read the table: {e}")))?;
+        self.frame(&ctx, provider, columns, filter)
+    }
+
+    /// Scans only the given data files (URIs as `file_uris` gives them) of a table state.
+    pub async fn scan_files(&self, table: &DeltaTable, files: Vec<String>) -> Result<DataFrame> {
+        let ctx = SessionContext::new();
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| delta_error("Cannot read the table", e))?;
+        let mut builder = table.table_provider();
+        if !files.is_empty() {
+            builder = builder.with_file_paths(files);
+        }
+        let provider: Arc<dyn deltalake::datafusion::catalog::TableProvider> = builder
+            .await
+            .map_err(|e| Error::internal(format!("Cannot read the table: {e}")))?;
+        self.frame(&ctx, provider, &[], None)
+    }
+
+    fn frame(
+        &self,
+        ctx: &SessionContext,
+        provider: Arc<dyn deltalake::datafusion::catalog::TableProvider>,
+        columns: &[String],
+        filter: Option<Expr>,
+    ) -> Result<DataFrame> {
+        let mut df = ctx
+            .read_table(provider)
+            .map_err(|e| Error::internal(format!("Cannot read the table: {e}")))?;
+        if let Some(f) = filter {
+            df = df
+                .filter(f)
+                .map_err(|e| Error::invalid(format!("Invalid filter: {e}")))?;
+        }
+        if !columns.is_empty() {
+            let exprs: Vec<Expr> = columns
+                .iter()
+                .map(|c| Expr::Column(DfColumn::new_unqualified(c)))
+                .collect();
+            df = df
+                .select(exprs)
+                .map_err(|e| Error::invalid(format!("Invalid columns: {e}")))?;
+        }
+        Ok(df)
+    }
+
+    /// Commit history, newest first.
+    pub async fn history(&self, location: &str, limit: Option<usize>) -> Result<Vec<Value>> {
+        let table = self.open(location, At::Latest).await?;
+        let latest = table.version().map(|v| v as i64).unwrap_or(0);
+        let infos: Vec<_> = table
+            .history(limit)
+            .try_collect()
+            .await
+            .map_err(|e| delta_error("Cannot read the table's history", e))?;
+        Ok(infos
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({
+                    "version": latest - i as i64,
+                    "timestamp": c.timestamp,
+                    "operation": c.operation,
+                    "operation_parameters": c.operation_parameters,
+                    "operation_metrics": c.info.get("operationMetrics"),
+                    "read_version": c.read_version,
+                    "user_name": c.info.get("userName"),
+                    "engine_info": c.engine_info,
+                })
+            })
+            .collect())
+    }
+
+    /// Compacts small files.
+    pub async fn optimize(&self, location: &str, target_size: Option<u64>) -> Result<(i64, Value)> {
+        let table = self.open(location, At::Latest).await?;
+        let mut builder = table.optimize();
+        if let Some(size) = target_size.and_then(std::num::NonZeroU64::new) {
+            builder = builder.with_target_size(size);
+        }
+        let (table, metrics) = builder
+            .await
+            .map_err(|e| delta_error("Cannot optimize the table", e))?;
+        Ok((
+            table.version().map(|v| v as i64).unwrap_or(0),
+            serde_json::to_value(&metrics).unwrap_or(Value::Null),
+        ))
+    }
+
+    /// Deletes files no version within the retention period refers to.
+    pub async fn vacuum(
+        &self,
+        location: &str,
+        retention_hours: Option<u64>,
+        dry_run: bool,
+        enforce_retention: bool,
+    ) -> Result<Value> {
+        let table = self.open(location, At::Latest).await?;
+        let mut builder = table
+            .vacuum()
+            .with_dry_run(dry_run)
+            .with_enforce_retention_duration(enforce_retention);
+        if let Some(h) = retention_hours {
+            builder = builder.with_retention_period(chrono::Duration::hours(h as i64));
+        }
+        let (_, metrics) = builder.await.map_err(|e| {
+            if e.to_string().contains("retention") {
+                Error::invalid(format!(
+                    "Cannot vacuum the table: {e} (set enforce_retention_duration to false to \
+                     allow a shorter retention)"
+                ))
+            } else {
+                delta_error("Cannot vacuum the table", e)
+            }
+        })?;
+        Ok(json!({ "dry_run": metrics.dry_run, "files_deleted": metrics.files_deleted }))
+    }
+
+    /// The URIs of the data files of a table state.
+    pub fn file_uris(table: &DeltaTable) -> Result<Vec<String>> {
+        Ok(table
+            .get_file_uris()
+            .map_err(|e| delta_error("Cannot list the table's files", e))?
+            .collect())
+    }
+
+    /// Deletes everything under a table location.
+    pub async fn delete_all(&self, location: &str) -> Result<()> {
+        let table = self.handle(location)?;
+        let store = table.object_store();
+        let paths: Vec<_> = store
+            .list(None)
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| Error::internal(format!("cannot list {location}: {e}")))?;
+        for p in paths {
+            store
+                .delete(&p)
+                .await
+                .map_err(|e| Error::internal(format!("cannot delete {p}: {e}")))?;
+        }
+        if let StoreRoot::Local(_) = self.root {
+            if let Some(path) = location.strip_prefix("file://") {
+                let _ = std::fs::remove_dir_all(path);
+            }
+        }
+        Ok(())
+    }
+
+    /// The commit properties that name the writer in the log.
+    pub fn commit_properties(user: &str) -> CommitProperties {
+        let mut metadata = HashMap::new();
+        metadata.insert("userName".to_string(), Value::String(user.to_string()));
+        CommitProperties::default().with_metadata(metadata)
+    }
+}
+
+fn create_error(location: &str, e: DeltaTableError) -> Error {
+    let text = e.to_string();
+    if text.contains("already exists") {
+        Error::invalid(format!(
+            "Location '{location}' already holds a Delta table; give another location"
+        ))
+    } else {
+        delta_error("Cannot create the table", e)
+    }
+}
+
+/// A filter selecting rows whose key columns equal one of the given key objects.
+pub fn key_filter(table: &FeatureTable, keys: &[Value]) -> Result<Option<Expr>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let mut alternatives = Vec::with_capacity(keys.len());
+    let mut single: Vec<Expr> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let obj = key.as_object().ok_or_else(|| {
+            Error::invalid(format!("keys[{i}] must be an object of primary key values"))
+        })?;
+        let mut conj: Option<Expr> = None;
+        for (name, value) in obj {
+            let column = table.column(name).ok_or_else(|| {
+                Error::invalid(format!("keys[{i}]: '{name}' is not a column of the table"))
+            })?;
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "keys[{i}].{name}: {other} is not a scalar"
+                    )))
+                }
+            };
+            let scalar = ScalarValue::try_from_string(text, &model::arrow_type(&column.data_type))
+                .map_err(|e| Error::invalid(format!("keys[{i}].{name}: {e}")))?;
+            if obj.len() == 1 {
+                single.push(lit(scalar.clone()));
+            }
+            let eq = col(DfColumn::new_unqualified(name)).eq(lit(scalar));
+            conj = Some(match conj {
+                Some(c) => c.and(eq),
+                None => eq,
+            });
+        }
+        alternatives.push(conj.ok_or_else(|| Error::invalid(format!("keys[{i}] is empty")))?);
+    }
+    // One column named by every key: one IN list rather than a deep OR chain.
+    let columns: std::collections::BTreeSet<&String> = keys
+        .iter()
+        .filter_map(|k| k.as_object())
+        .flat_map(|o| o.keys())
+        .collect();
+    if columns.len() == 1 && single.len() == keys.len() {
+        if let Some(c) = columns.into_iter().next() {
+            return Ok(Some(
+                col(DfColumn::new_unqualified(c)).in_list(single, false),
+            ));
+        }
+    }
+    Ok(alternatives.into_iter().reduce(Expr::or))
+}
