@@ -300,8 +300,8 @@ struct ReadBody {
     as_of_version: Option<i64>,
     as_of_timestamp: Option<Value>,
     columns: Option<OneOrMany>,
-    #[serde(default)]
-    keys: Vec<Value>,
+    /// A list of key objects (a JSON text of one in a query string).
+    keys: Option<Value>,
     format: Option<String>,
 }
 
@@ -328,22 +328,15 @@ fn parse_time(v: &Value) -> Result<chrono::DateTime<chrono::Utc>> {
 }
 
 async fn read(req: HttpRequest, body: Bytes, svc: Svc) -> Result<HttpResponse> {
-    let p: ReadBody = if req.method() == actix_web::http::Method::GET {
-        let mut p: ReadBody = parse(&req, &body, &[]).or_else(|_| {
-            serde_urlencoded::from_str(req.query_string())
-                .map_err(|e| Error::invalid(e.to_string()))
-        })?;
-        // keys arrive as a JSON text in a query string.
-        if p.keys.len() == 1 {
-            if let Value::String(s) = &p.keys[0] {
-                if let Ok(Value::Array(a)) = serde_json::from_str(s) {
-                    p.keys = a;
-                }
-            }
-        }
-        p
-    } else {
-        parse(&req, &body, &[])?
+    let p: ReadBody = parse(&req, &body, &[])?;
+    let keys: Vec<Value> = match p.keys {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a,
+        Some(Value::String(text)) => match serde_json::from_str(&text) {
+            Ok(Value::Array(a)) => a,
+            _ => return Err(Error::invalid("keys must be a JSON list of key objects")),
+        },
+        Some(_) => return Err(Error::invalid("keys must be a list of key objects")),
     };
     let name = required(p.name, "name")?;
     let at = match (p.as_of_version, &p.as_of_timestamp) {
@@ -362,7 +355,7 @@ async fn read(req: HttpRequest, body: Bytes, svc: Svc) -> Result<HttpResponse> {
         .and_then(|v| v.to_str().ok());
     let format = Format::for_answer(p.format.as_deref(), accept)?;
     let columns = split_keys(p.columns);
-    let result = svc.read(&name, at, &columns, &p.keys).await?;
+    let result = svc.read(&name, at, &columns, &keys).await?;
     let version = result.version.to_string();
     let body = match format {
         Format::Json => {

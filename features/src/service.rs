@@ -180,8 +180,15 @@ impl FeatureService {
             }
             None => None,
         };
-        let _guard = self.lock(&table.name);
-        let _guard = _guard.lock().await;
+        let guard = self.lock(&table.name);
+        let _guard = guard.lock().await;
+        // Checked again under the lock: a concurrent create of the same name won.
+        if store::get(&self.db, &table.name).await?.is_some() {
+            return Err(Error::already_exists(format!(
+                "Feature table '{}' already exists",
+                table.name
+            )));
+        }
         if managed {
             // Leftovers of a table deleted while its files could not all be removed.
             if self.delta.latest_version(&table.location).await.is_ok() {

@@ -51,10 +51,12 @@ fn main() {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG").unwrap_or_else(|_| {
                 // The automl command draws a progress bar; only warnings interrupt it.
-                if matches!(cli.command, Command::Automl(_) | Command::Features(_)) {
-                    "warn".into()
-                } else {
-                    "info".into()
+                match cli.command {
+                    Command::Automl(_) => "warn".into(),
+                    // Table output only; an embedded server's notices are noise here.
+                    Command::Features(_) => "error".into(),
+                    // deltalake warns on every merge about a metric it derives itself.
+                    _ => "info,deltalake_core::operations::merge=error".into(),
                 }
             }),
         )

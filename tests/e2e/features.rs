@@ -123,6 +123,16 @@ async fn tables_round_trip_with_merge_overwrite_and_time_travel(app: &TestApp) {
         ]
     );
 
+    // The same read as a GET with a query string (keys as JSON text).
+    let got = ok(
+        app,
+        "GET",
+        "/feature-tables/read?name=users&columns=id,score&keys=%5B%7B%22id%22%3A4%7D%5D&as_of_version=2",
+        json!({}),
+    )
+    .await;
+    assert_eq!(got["records"], json!([{"id": 4, "score": 4.0}]));
+
     // Overwrite replaces everything.
     let w3 = ok(
         app,

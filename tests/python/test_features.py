@@ -1368,3 +1368,46 @@ def test_serving_feature_lookup_rename_and_unpublished_key(rest, feature_model):
     assert [values[0], values[2]] == expected, (got, want)
     # The unpublished key reaches the model as NaN features: a NaN (or null) prediction.
     assert values[1] is None or (isinstance(values[1], float) and math.isnan(values[1])), got
+
+
+def test_cli_creates_writes_reads_and_publishes(rest, tracking_uri, tmp_path):
+    """`ferroflow features …` against the running server: the same tables the API shows."""
+    import subprocess
+    from pathlib import Path
+
+    binary = os.environ.get("FERROFLOW_BIN", str(Path(__file__).resolve().parents[2] / "target/debug/ferroflow"))
+    if not Path(binary).exists():
+        pytest.skip(f"no ferroflow binary at {binary}")
+    name = unique_name("cli_users").replace("-", "_")
+    pq.write_table(pa.table({"user_id": [1, 2, 3], "score": [0.5, 1.5, 2.5]}), tmp_path / "v0.parquet")
+    pq.write_table(pa.table({"user_id": [3, 4], "score": [30.0, 4.0]}), tmp_path / "v1.parquet")
+
+    def cli(*args):
+        proc = subprocess.run(
+            [binary, "features", *args, "--tracking-uri", tracking_uri],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"{args}: {proc.stdout}\n{proc.stderr[-2000:]}"
+        return proc.stdout
+
+    created = json.loads(cli("create", name, "--primary-keys", "user_id", "--data", str(tmp_path / "v0.parquet")))
+    assert created["feature_table"]["latest_version"] == 0
+    cli("write", name, "--data", str(tmp_path / "v1.parquet"))
+    latest = json.loads(cli("read", name))
+    assert sorted((r["user_id"], r["score"]) for r in latest["records"]) == [
+        (1, 0.5), (2, 1.5), (3, 30.0), (4, 4.0)
+    ]  # fmt: skip
+    cli("read", name, "--version", "0", "--output", str(tmp_path / "back.parquet"))
+    back = pq.read_table(tmp_path / "back.parquet").to_pylist()
+    assert sorted((r["user_id"], r["score"]) for r in back) == [(1, 0.5), (2, 1.5), (3, 2.5)]
+    history = cli("history", name)
+    assert [line.split("\t")[2] for line in history.strip().splitlines()] == ["MERGE", "WRITE"], history
+    assert name in cli("list", "--filter", f"name = '{name}'")
+    assert json.loads(cli("publish", name))["version"] == 1
+    got = rest.post(
+        "/api/2.0/feature-store/online/lookup",
+        json={"lookups": [{"table_name": name, "keys": [{"user_id": 3}]}]},
+    )
+    assert got.json()["results"][0]["rows"] == [{"score": 30.0}], got.text
+    cli("delete", name)
+    assert rest.get("/api/2.0/feature-store/feature-tables/get", params={"name": name}).status_code == 404
