@@ -463,6 +463,12 @@ impl JobRunner {
                 ("CANCELLED", Some(summary), None)
             }
             Ok(summary) => ("SUCCEEDED", Some(summary), None),
+            // Cancelled before any model could be kept: still the user's cancel, not a failure.
+            Err(e) if self.cancel.load(Ordering::Relaxed) => (
+                "CANCELLED",
+                None,
+                Some(format!("cancelled before a model was kept: {}", e.message)),
+            ),
             Err(e) => ("FAILED", None, Some(e.message)),
         };
         {
@@ -470,10 +476,10 @@ impl JobRunner {
             p.elapsed_seconds = started.elapsed().as_secs_f64();
             p.stage = "done".into();
         }
-        let status = if state == "FAILED" {
-            "FAILED"
-        } else {
-            "FINISHED"
+        let status = match (state, &summary) {
+            ("FAILED", _) => "FAILED",
+            ("CANCELLED", None) => "KILLED",
+            _ => "FINISHED",
         };
         let _ = self.block(self.service.tracking.update_run(
             &self.parent_run_id,
