@@ -64,6 +64,35 @@ impl FeatureTable {
         self.schema.iter().find(|c| c.name == name)
     }
 
+    /// The features a lookup reads: the requested ones (each a non-key column; the timestamp
+    /// key only when `with_time`), or every non-key, non-timestamp column.
+    pub fn features(&self, requested: Option<&[String]>, with_time: bool) -> Result<Vec<String>> {
+        let is_time = |c: &String| Some(c) == self.timestamp_key.as_ref();
+        let Some(requested) = requested else {
+            return Ok(self
+                .schema
+                .iter()
+                .map(|c| c.name.clone())
+                .filter(|c| !self.primary_keys.contains(c) && !is_time(c))
+                .collect());
+        };
+        if requested.is_empty() {
+            return Err(Error::invalid("feature_names must not be empty when given"));
+        }
+        for f in requested {
+            if self.column(f).is_none()
+                || self.primary_keys.contains(f)
+                || (!with_time && is_time(f))
+            {
+                return Err(Error::invalid(format!(
+                    "'{f}' is not a feature of table '{}'",
+                    self.name
+                )));
+            }
+        }
+        Ok(requested.to_vec())
+    }
+
     /// The columns a merge matches rows on: the primary keys, and the timestamp key of a
     /// time-series table (one row per key and time).
     pub fn merge_keys(&self) -> Vec<String> {

@@ -76,13 +76,6 @@ impl OnlineStore {
         }
     }
 
-    pub fn kind(&self) -> &'static str {
-        match self {
-            OnlineStore::Sql(_) => "sql",
-            OnlineStore::Redis(_) => "redis",
-        }
-    }
-
     pub async fn drop_table(&self, name: &str) -> Result<()> {
         match self {
             OnlineStore::Sql(db) => store::drop_online(db, name).await,
@@ -478,21 +471,9 @@ impl FeatureService {
             let name = req.table_name.as_deref().ok_or_else(|| {
                 ferroflow_core::http::missing_value(&format!("lookups[{i}].table_name"))
             })?;
-            let table = self.get(name).await?;
-            if table.online.is_none() {
-                return Err(Error::new(
-                    ferroflow_core::ErrorCode::InvalidParameterValue,
-                    format!("Feature table '{name}' is not published to the online store"),
-                ));
-            }
+            let table = self.published(name).await?;
             if let Some(names) = &req.feature_names {
-                for f in names {
-                    if table.column(f).is_none() || table.primary_keys.contains(f) {
-                        return Err(Error::invalid(format!(
-                            "'{f}' is not a feature of table '{name}'"
-                        )));
-                    }
-                }
+                table.features(Some(names), true)?;
             }
             let mut keys = Vec::with_capacity(req.keys.len());
             for (j, k) in req.keys.iter().enumerate() {
@@ -526,6 +507,17 @@ impl FeatureService {
             results.push(json!({"table_name": name, "version": table.online.map(|o| o.version), "rows": rows}));
         }
         Ok(json!({ "results": results }))
+    }
+
+    /// A table that has been published to the online store.
+    async fn published(&self, name: &str) -> Result<FeatureTable> {
+        let table = self.get(name).await?;
+        if table.online.is_none() {
+            return Err(Error::invalid(format!(
+                "Feature table '{name}' is not published to the online store"
+            )));
+        }
+        Ok(table)
     }
 
     /// The canonical key text of a key given as an object of primary key values (or, for a
@@ -572,30 +564,8 @@ impl ferroflow_serving::endpoints::features::FeatureSource for FeatureService {
         Result<ferroflow_serving::endpoints::features::FoundRows>,
     > {
         Box::pin(async move {
-            let t = self.get(table).await?;
-            if t.online.is_none() {
-                return Err(Error::invalid(format!(
-                    "Feature table '{table}' is not published to the online store"
-                )));
-            }
-            let names: Vec<String> = match features {
-                Some(f) => {
-                    for name in f {
-                        if t.column(name).is_none() || t.primary_keys.contains(name) {
-                            return Err(Error::invalid(format!(
-                                "'{name}' is not a feature of table '{table}'"
-                            )));
-                        }
-                    }
-                    f.to_vec()
-                }
-                None => t
-                    .schema
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .filter(|c| !t.primary_keys.contains(c) && Some(c) != t.timestamp_key.as_ref())
-                    .collect(),
-            };
+            let t = self.published(table).await?;
+            let names = t.features(features, true)?;
             if keys.iter().any(|k| k.len() != t.primary_keys.len()) {
                 return Err(Error::invalid(format!(
                     "Feature table '{table}' is keyed by {}",

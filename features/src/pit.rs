@@ -209,7 +209,6 @@ pub struct Plan {
     id: String,
     name: String,
     spine: SpineReader,
-    spine_schema: SchemaRef,
     lookups: Vec<Prepared>,
     /// Spine columns kept, in output order.
     kept: Vec<usize>,
@@ -398,7 +397,6 @@ impl FeatureService {
             id,
             name: req.name.unwrap_or_else(|| "training_set".to_string()),
             spine,
-            spine_schema,
             lookups,
             kept,
             schema: Arc::new(Schema::new(fields)),
@@ -501,34 +499,9 @@ impl FeatureService {
             Some(s) => Some((s * 1e6).round() as i64),
             None => None,
         };
-        let features: Vec<String> = match &lookup.feature_names {
-            Some(f) => f.clone(),
-            None => table
-                .schema
-                .iter()
-                .map(|c| c.name.clone())
-                .filter(|c| {
-                    !table.primary_keys.contains(c) && Some(c) != table.timestamp_key.as_ref()
-                })
-                .collect(),
-        };
-        if features.is_empty() {
-            return Err(Error::invalid(format!(
-                "{}: no features to look up",
-                at("feature_names")
-            )));
-        }
-        for f in &features {
-            if table.column(f).is_none()
-                || table.primary_keys.contains(f)
-                || Some(f) == table.timestamp_key.as_ref()
-            {
-                return Err(Error::invalid(format!(
-                    "{}: '{f}' is not a feature of table '{name}'",
-                    at("feature_names")
-                )));
-            }
-        }
+        let features = table
+            .features(lookup.feature_names.as_deref(), false)
+            .map_err(|e| Error::invalid(format!("{}: {}", at("feature_names"), e.message)))?;
         for k in lookup
             .rename_outputs
             .keys()
@@ -982,13 +955,4 @@ fn join_batch(plan: &Plan, spine: &RecordBatch) -> Result<RecordBatch> {
         })
         .collect::<Result<Vec<_>>>()?;
     RecordBatch::try_new(plan.schema.clone(), columns).map_err(|e| Error::internal(e.to_string()))
-}
-
-impl Plan {
-    pub fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-    pub fn spine_schema(&self) -> &SchemaRef {
-        &self.spine_schema
-    }
 }

@@ -94,10 +94,6 @@ impl FeatureService {
         }
     }
 
-    pub fn delta(&self) -> &DeltaStore {
-        &self.delta
-    }
-
     pub(crate) fn lock(&self, name: &str) -> Arc<Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(name.to_string()).or_default().clone()
@@ -208,7 +204,10 @@ impl FeatureService {
 
     /// The table with its latest Delta version, online state and lineage.
     pub async fn describe(&self, name: &str) -> Result<Value> {
-        let table = self.get(name).await?;
+        model::validate_name(name)?;
+        let table = store::get_with_tags(&self.db, name)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("Feature table '{name}' does not exist")))?;
         let latest = self.delta.latest_version(&table.location).await.ok();
         let runs = store::runs_of(&self.db, name).await?;
         let versions = store::model_versions_of(&self.db, name).await?;
@@ -277,10 +276,9 @@ impl FeatureService {
         name: &str,
         description: &str,
         user: &str,
-    ) -> Result<FeatureTable> {
+    ) -> Result<()> {
         self.get(name).await?;
-        store::set_description(&self.db, name, description, user, now_millis()).await?;
-        self.get(name).await
+        store::set_description(&self.db, name, description, user, now_millis()).await
     }
 
     pub async fn set_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {

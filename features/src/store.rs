@@ -59,6 +59,7 @@ async fn tags_of(db: &Db, name: &str) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
+/// A table's metadata without its tags (what lookups and writes need).
 pub async fn get(db: &Db, name: &str) -> Result<Option<FeatureTable>> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM feature_tables WHERE name = $1"
@@ -69,8 +70,15 @@ pub async fn get(db: &Db, name: &str) -> Result<Option<FeatureTable>> {
     .context("failed to read feature table")?;
     match row {
         None => Ok(None),
-        Some(row) => {
-            let mut t = decode(&row)?;
+        Some(row) => decode(&row).map(Some),
+    }
+}
+
+/// A table's metadata with its tags (what describe shows).
+pub async fn get_with_tags(db: &Db, name: &str) -> Result<Option<FeatureTable>> {
+    match get(db, name).await? {
+        None => Ok(None),
+        Some(mut t) => {
             t.tags = tags_of(db, name).await?;
             Ok(Some(t))
         }
