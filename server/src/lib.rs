@@ -36,6 +36,20 @@ pub const SERVER_ROUTES: &[(&str, &str)] = &[
     ("GET", "/ajax-api/3.0/mlflow/server-info"),
 ];
 
+/// How long an idle keep-alive connection stays open (nginx's default). Longer than the idle
+/// expiry of pooling clients (httpx 5 s, aiohttp 15 s), so such a client drops an idle
+/// connection before the server does. With equal timeouts (actix's default is 5 s) a request
+/// sent just as the server closes fails with "Server disconnected without sending a response".
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
+/// Turns off Nagle on each accepted connection: responses written in more than one segment
+/// otherwise wait for the client's delayed ACK, ~40 ms stalls on keep-alive connections.
+pub(crate) fn set_nodelay(conn: &dyn std::any::Any, _ext: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let _ = tcp.set_nodelay(true);
+    }
+}
+
 /// A built, bound, not yet awaited server.
 pub struct Application {
     port: u16,
@@ -159,13 +173,8 @@ impl Application {
             }
             app.default_service(web::to(not_found))
         })
-        // Responses written in more than one segment otherwise wait for the client's delayed
-        // ACK (Nagle): ~40 ms stalls on keep-alive connections.
-        .on_connect(|conn, _ext| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        })
+        .on_connect(set_nodelay)
+        .keep_alive(KEEP_ALIVE)
         .workers(workers)
         .listen(listener)?
         .run();

@@ -257,11 +257,8 @@ pub fn run(args: ServeModelArgs) -> anyhow::Result<()> {
             .to_string();
         let routes = ferroflow_serving::routes::scoring_app_config(model, &name);
         let server = HttpServer::new(move || App::new().configure(routes.clone()))
-            .on_connect(|conn, _ext| {
-                if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                    let _ = tcp.set_nodelay(true);
-                }
-            })
+            .on_connect(crate::set_nodelay)
+            .keep_alive(crate::KEEP_ALIVE)
             .workers(
                 args.workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),

@@ -1,4 +1,5 @@
-//! Start-up: bad backend store URIs are one clear error, not a hang or a panic.
+//! Start-up and connections: bad backend store URIs are one clear error, not a hang or a panic;
+//! idle keep-alive connections stay open longer than clients keep them.
 
 use ferroflow_server::{Application, ServerConfig};
 
@@ -40,4 +41,41 @@ async fn sqlite_in_a_missing_directory_is_refused() {
         err.contains("directory /no/such/dir does not exist"),
         "{err}"
     );
+}
+
+/// Sends one `GET /health` on `stream` and reads the whole response.
+async fn get_health(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("send request");
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    // `/health` answers "OK": the response ends with its body.
+    while !response.ends_with(b"OK") {
+        let n = stream.read(&mut buf).await.expect("read response");
+        assert!(
+            n > 0,
+            "server closed the connection: {:?}",
+            String::from_utf8_lossy(&response)
+        );
+        response.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connection_outlives_client_pool_expiry() {
+    // httpx drops idle pooled connections after 5 s; the server must not close them first,
+    // or a request sent as it closes fails without a response.
+    let app = ferroflow_e2e::spawn_app(ferroflow_e2e::Store::Sqlite)
+        .await
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    assert!(get_health(&mut stream).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(get_health(&mut stream).await.starts_with("HTTP/1.1 200"));
 }
