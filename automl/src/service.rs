@@ -601,23 +601,25 @@ impl JobRunner {
         });
         let (trials, stop) = search::run(&self.prepared, &cfg, self, &self.cancel);
         self.stage("exporting the best model");
-        let report = report::finish(
-            &report::Context {
-                tracking: &self.service.tracking,
-                registry: &self.service.registry,
-                artifacts: &self.service.artifacts,
-                handle: &self.handle,
-                experiment_id: &self.experiment_id,
-                parent_run_id: parent,
-                register_model_name: self.request.register_model_name.as_deref(),
-                metric: self.plan.metric,
-                problem: self.plan.problem,
-                seed: self.plan.seed,
-                child_runs: &self.child_runs(),
-            },
-            p,
-            &trials,
-        )?;
+        let report = self.with_heartbeat(|| {
+            report::finish(
+                &report::Context {
+                    tracking: &self.service.tracking,
+                    registry: &self.service.registry,
+                    artifacts: &self.service.artifacts,
+                    handle: &self.handle,
+                    experiment_id: &self.experiment_id,
+                    parent_run_id: parent,
+                    register_model_name: self.request.register_model_name.as_deref(),
+                    metric: self.plan.metric,
+                    problem: self.plan.problem,
+                    seed: self.plan.seed,
+                    child_runs: &self.child_runs(),
+                },
+                p,
+                &trials,
+            )
+        })?;
         let mut summary = report;
         summary["stop_reason"] = json!(stop.as_str());
         summary["elapsed_seconds"] = json!(started.elapsed().as_secs_f64());
@@ -636,6 +638,24 @@ impl JobRunner {
             ),
         )?;
         Ok(summary)
+    }
+
+    /// Runs `work` while a second thread keeps the heartbeat going: exporting, explaining and
+    /// logging a large model can outlast `STALE_AFTER`, and a job must not look dead then.
+    fn with_heartbeat<T>(&self, work: impl FnOnce() -> T) -> T {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_secs(1))
+                {
+                    self.tick();
+                }
+            });
+            let out = work();
+            drop(stop);
+            out
+        })
     }
 
     fn child_runs(&self) -> HashMap<usize, String> {

@@ -127,7 +127,10 @@ def test_rest_list_and_get_artifact(rest, client, run_id, tmp_path):
     assert bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
-def test_large_artifact_round_trip(client, run_id, tmp_path):
+def test_large_artifact_round_trip(client, run_id, tmp_path, monkeypatch):
+    # 200 MiB through a debug build on a loaded machine: more than the suite's 30 s per request.
+    # mlflow reads MLFLOW_HTTP_REQUEST_TIMEOUT on every request (rest_utils.http_request).
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "180")
     size = 200 * 1024 * 1024
     src = tmp_path / "big.bin"
     block = os.urandom(1 << 20)

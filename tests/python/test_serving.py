@@ -321,23 +321,33 @@ def test_promotion_under_load_flips_with_zero_failed_requests(rest, client, trac
     def load():
         with httpx.Client(base_url=tracking_uri, timeout=30) as c:
             while not stop.is_set():
-                r = c.post(f"/serving-endpoints/{endpoint}/invocations", content=body,
-                           headers={"Content-Type": "application/json"})
+                try:
+                    r = c.post(f"/serving-endpoints/{endpoint}/invocations", content=body,
+                               headers={"Content-Type": "application/json"})
+                except httpx.HTTPError as exc:  # a transport failure is a failed request too
+                    failures.append(repr(exc))
+                    return
                 if r.status_code != 200:
                     failures.append((r.status_code, r.text))
                 else:
                     seen.append(r.headers["served-model-version"])
 
+    def answers_after_first_2():
+        return len(seen) - seen.index("2") - 1 if "2" in seen else 0
+
     threads = [threading.Thread(target=load) for _ in range(4)]
     for t in threads:
         t.start()
     try:
-        time.sleep(0.5)
-        client.transition_model_version_stage(name, "2", "Production", archive_existing_versions=True)
+        # Flip only once version 1 is demonstrably serving under load.
         deadline = time.time() + 20
-        while time.time() < deadline and (not seen or seen[-1] != "2"):
-            time.sleep(0.1)
-        time.sleep(0.5)
+        while time.time() < deadline and "1" not in seen and not failures:
+            time.sleep(0.05)
+        client.transition_model_version_stage(name, "2", "Production", archive_existing_versions=True)
+        # Then keep the load on until enough answers came after the flip to judge it.
+        deadline = time.time() + 20
+        while time.time() < deadline and answers_after_first_2() < 30 and not failures:
+            time.sleep(0.05)
     finally:
         stop.set()
         for t in threads:
@@ -394,7 +404,7 @@ def test_models_serve_standalone(iris_models, tracking_uri, server_kind):
         content_type, body = _formats(ROWS)["inputs"]
         text = json.dumps(body)
         r = httpx.post(f"http://127.0.0.1:{port}/invocations", content=text,
-                       headers={"Content-Type": content_type})
+                       headers={"Content-Type": content_type}, timeout=30)
         assert r.status_code == 200, r.text
         _close(r.json(), _mlflow_answer(f"models:/{names['mlp']}/1", content_type, text))
     finally:
@@ -425,14 +435,14 @@ def test_missing_onnxruntime_gives_503_not_a_crash(tmp_path, iris_models, tracki
         finally:
             mlflow.set_tracking_uri(tracking_uri)
         r = httpx.post(f"{base}/api/2.0/serving-endpoints", json={
-            "name": "ep", "config": {"served_models": [{"model_name": "m", "model_version": "1"}]}})
+            "name": "ep", "config": {"served_models": [{"model_name": "m", "model_version": "1"}]}}, timeout=30)
         assert r.status_code == 200, r.text
         assert r.json()["state"]["ready"] == "NOT_READY"
-        inv = httpx.post(f"{base}/serving-endpoints/ep/invocations", json={"inputs": [[1, 2, 3, 4]]})
+        inv = httpx.post(f"{base}/serving-endpoints/ep/invocations", json={"inputs": [[1, 2, 3, 4]]}, timeout=30)
         assert inv.status_code == 503
         assert "scripts/onnxruntime.sh" in inv.json()["message"]
-        assert httpx.get(f"{base}/v2/health/ready").status_code == 503
-        assert httpx.get(f"{base}/health").status_code == 200
+        assert httpx.get(f"{base}/v2/health/ready", timeout=30).status_code == 503
+        assert httpx.get(f"{base}/health", timeout=30).status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -504,7 +514,7 @@ def test_inference_log_samples_the_configured_fraction(rest, iris_models):
     for _ in range(500):
         assert rest.post(f"/serving-endpoints/{endpoint}/invocations", content=body,
                          headers={"Content-Type": "application/json"}).status_code == 200
-    log = _logged(rest, endpoint, 60, timeout=5)
+    log = _logged(rest, endpoint, 60, timeout=30)
     assert 60 <= len(log) <= 140, len(log)  # 100 expected; ±4 standard deviations
     bad = rest.post("/api/2.0/serving-endpoints", json={"name": unique_name("ep"), "config": {
         "served_models": [{"model_name": names["lr"], "model_version": "1"}],
@@ -526,14 +536,19 @@ def _start(tmp_path, port, **env):
 
 
 def _until(check, timeout=15):
-    """Polls `check` (bounded) until it returns a truthy value."""
+    """Polls `check` (bounded) until it returns a truthy value; an HTTP error counts as "not yet"."""
     deadline = time.time() + timeout
+    last_error = None
     while time.time() < deadline:
-        got = check()
-        if got:
-            return got
+        try:
+            got = check()
+        except httpx.HTTPError as exc:
+            last_error = exc
+        else:
+            if got:
+                return got
         time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"condition not met in time (last HTTP error: {last_error!r})")
 
 
 def test_replicas_sharing_a_store_see_each_others_endpoints(tmp_path, tracking_uri, server_kind):
@@ -552,21 +567,22 @@ def test_replicas_sharing_a_store_see_each_others_endpoints(tmp_path, tracking_u
         finally:
             mlflow.set_tracking_uri(tracking_uri)
         made = httpx.post(f"{a_url}/api/2.0/serving-endpoints", json={
-            "name": "shared", "config": {"served_models": [{"model_name": "m", "model_version": "1"}]}})
+            "name": "shared", "config": {"served_models": [{"model_name": "m", "model_version": "1"}]}},
+            timeout=30)
         assert made.status_code == 200, made.text
         body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]}
         # Replica B picks the endpoint up from the store and serves it.
-        r = _until(lambda: (x := httpx.post(f"{b_url}/serving-endpoints/shared/invocations", json=body)).status_code == 200 and x)
+        r = _until(lambda: (x := httpx.post(f"{b_url}/serving-endpoints/shared/invocations", json=body, timeout=30)).status_code == 200 and x)
         assert r.headers["served-model-version"] == "1"
         # A config change on A reaches B.
         upd = httpx.put(f"{a_url}/api/2.0/serving-endpoints/shared/config",
-                        json={"served_models": [{"model_name": "m", "model_version": "2"}]})
+                        json={"served_models": [{"model_name": "m", "model_version": "2"}]}, timeout=30)
         assert upd.status_code == 200, upd.text
-        _until(lambda: httpx.post(f"{b_url}/serving-endpoints/shared/invocations", json=body)
+        _until(lambda: httpx.post(f"{b_url}/serving-endpoints/shared/invocations", json=body, timeout=30)
                .headers.get("served-model-version") == "2")
         # A delete on A removes it from B.
-        assert httpx.delete(f"{a_url}/api/2.0/serving-endpoints/shared").status_code == 200
-        _until(lambda: httpx.get(f"{b_url}/api/2.0/serving-endpoints/shared").status_code == 404)
+        assert httpx.delete(f"{a_url}/api/2.0/serving-endpoints/shared", timeout=30).status_code == 200
+        _until(lambda: httpx.get(f"{b_url}/api/2.0/serving-endpoints/shared", timeout=30).status_code == 404)
     finally:
         for p in (a, b):
             p.terminate()
