@@ -13,6 +13,7 @@ use deltalake::arrow::compute::{cast, take};
 use deltalake::arrow::datatypes::{DataType, TimeUnit};
 use deltalake::arrow::json::writer::LineDelimited;
 use deltalake::arrow::json::WriterBuilder;
+use deltalake::datafusion::prelude::DataFrame;
 use ferroflow_core::{now_millis, Db, Error, Result};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -329,7 +330,9 @@ fn feature_json(table: &FeatureTable, batch: &RecordBatch) -> Result<Vec<String>
     Ok(text.lines().map(str::to_string).collect())
 }
 
-/// Keeps, per key, the row with the latest event time (the last one on ties).
+/// Keeps, per key, the row with the latest event time (the last one on ties). Keys of a
+/// table without a timestamp key are unique already; this guards against duplicates in a
+/// table written by another engine (one statement must not upsert a key twice).
 fn latest_per_key(
     keys: Vec<String>,
     times: Vec<i64>,
@@ -349,6 +352,63 @@ fn latest_per_key(
     }
     let mut rows: Vec<u32> = best.values().map(|&i| i as u32).collect();
     rows.sort_unstable();
+    take_rows(keys, times, batch, rows)
+}
+
+/// The newest event time of each key in `df`, read from the key and timestamp columns
+/// only. A time-series table holds a row per key and time; with this first pass, a
+/// publication writes each key once instead of every row that is newest within its batch.
+/// Its memory is one entry per distinct key, as the online store itself.
+async fn newest_per_key(table: &FeatureTable, df: DataFrame) -> Result<HashMap<String, i64>> {
+    let mut columns: Vec<&str> = table.primary_keys.iter().map(String::as_str).collect();
+    columns.extend(table.timestamp_key.as_deref());
+    let mut stream = df
+        .select_columns(&columns)
+        .map_err(internal)?
+        .execute_stream()
+        .await
+        .map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
+    let mut newest: HashMap<String, i64> = HashMap::new();
+    while let Some(batch) = stream.next().await {
+        let batch =
+            batch.map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
+        let keys = batch_keys(table, &batch)?;
+        let times = event_times(table, &batch)?;
+        for (k, t) in keys.into_iter().zip(times) {
+            newest
+                .entry(k)
+                .and_modify(|best| *best = (*best).max(t))
+                .or_insert(t);
+        }
+    }
+    Ok(newest)
+}
+
+/// Keeps the rows that carry their key's newest event time, each key once (the first such
+/// row; a time-series table has one row per key and time).
+fn newest_rows(
+    keys: Vec<String>,
+    times: Vec<i64>,
+    batch: &RecordBatch,
+    newest: &mut HashMap<String, i64>,
+) -> Result<(Vec<String>, Vec<i64>, RecordBatch)> {
+    let rows: Vec<u32> = (0..keys.len())
+        .filter(|&i| newest.get(&keys[i]) == Some(&times[i]) && newest.remove(&keys[i]).is_some())
+        .map(|i| i as u32)
+        .collect();
+    if rows.len() == keys.len() {
+        return Ok((keys, times, batch.clone()));
+    }
+    take_rows(keys, times, batch, rows)
+}
+
+/// The given rows (ascending) of a batch with their keys and times.
+fn take_rows(
+    keys: Vec<String>,
+    times: Vec<i64>,
+    batch: &RecordBatch,
+    rows: Vec<u32>,
+) -> Result<(Vec<String>, Vec<i64>, RecordBatch)> {
     let indices = UInt32Array::from(rows.clone());
     let columns = batch
         .columns()
@@ -427,6 +487,10 @@ impl FeatureService {
                 .delta
                 .scan_files(&latest, files.unwrap_or_default())
                 .await?;
+            let mut newest = match table.timestamp_key {
+                Some(_) => Some(newest_per_key(&table, df.clone()).await?),
+                None => None,
+            };
             let mut stream = df
                 .execute_stream()
                 .await
@@ -439,7 +503,13 @@ impl FeatureService {
                 }
                 let keys = batch_keys(&table, &batch)?;
                 let times = event_times(&table, &batch)?;
-                let (keys, times, batch) = latest_per_key(keys, times, &batch)?;
+                let (keys, times, batch) = match newest.as_mut() {
+                    Some(newest) => newest_rows(keys, times, &batch, newest)?,
+                    None => latest_per_key(keys, times, &batch)?,
+                };
+                if keys.is_empty() {
+                    continue;
+                }
                 let features = feature_json(&table, &batch)?;
                 let rows: Vec<(String, i64, String)> = keys
                     .into_iter()
