@@ -392,10 +392,13 @@ fn newest_rows(
     batch: &RecordBatch,
     newest: &mut HashMap<String, i64>,
 ) -> Result<(Vec<String>, Vec<i64>, RecordBatch)> {
-    let rows: Vec<u32> = (0..keys.len())
-        .filter(|&i| newest.get(&keys[i]) == Some(&times[i]) && newest.remove(&keys[i]).is_some())
-        .map(|i| i as u32)
-        .collect();
+    let mut rows: Vec<u32> = Vec::with_capacity(keys.len());
+    for (i, (k, t)) in keys.iter().zip(&times).enumerate() {
+        if newest.get(k) == Some(t) {
+            newest.remove(k); // written once: a later row with the same time is skipped
+            rows.push(i as u32);
+        }
+    }
     if rows.len() == keys.len() {
         return Ok((keys, times, batch.clone()));
     }

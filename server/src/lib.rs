@@ -40,7 +40,7 @@ pub const SERVER_ROUTES: &[(&str, &str)] = &[
 /// expiry of pooling clients (httpx 5 s, aiohttp 15 s), so such a client drops an idle
 /// connection before the server does. With equal timeouts (actix's default is 5 s) a request
 /// sent just as the server closes fails with "Server disconnected without sending a response".
-pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+pub(crate) const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
 
 /// Turns off Nagle on each accepted connection: responses written in more than one segment
 /// otherwise wait for the client's delayed ACK, ~40 ms stalls on keep-alive connections.
