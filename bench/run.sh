@@ -8,7 +8,7 @@
 #
 # Knobs (env): SEARCH_RUNS=10000 HISTORY_STEPS=10000 BIG_RUNS=1000000 WRK_DURATION=20s
 #   WRK_CONNECTIONS=16 WRK_THREADS=2 LAT_N=20 STARTUP_TRIALS=5 OUT=<dir> PYTHON=<python with httpx>
-#   ANCHOR_DIR=/work/shared/bench/mlflow-anchor CARGO_TARGET_DIR=<target dir>
+#   ANCHOR_DIR=<repo>/../shared/bench/mlflow-anchor CARGO_TARGET_DIR=<target dir>
 #   WRK_REPEAT=1 (runs each wrk test N times; the summary takes the median)
 # Output: $OUT (default bench/out/run-YYYYmmdd-HHMMSS/): raw tool output + summary.txt.
 set -euo pipefail
@@ -17,7 +17,7 @@ main() {  # whole script in a function: bash parses it fully before running (saf
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
-ANCHOR="${ANCHOR_DIR:-/work/shared/bench/mlflow-anchor}"
+ANCHOR="${ANCHOR_DIR:-$ROOT/../shared/bench/mlflow-anchor}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release/ferroflow"
 SEARCH_RUNS="${SEARCH_RUNS:-10000}"
