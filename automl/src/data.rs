@@ -8,7 +8,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use serde::Serialize;
 
-use crate::pipeline::ColumnKind;
+use crate::pipeline::{boolean_word, ColumnKind};
 
 /// One value of the table as the file held it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,18 +27,6 @@ impl Cell {
             Cell::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
             Cell::Text(t) => t.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
             Cell::Missing => None,
-        }
-    }
-
-    fn as_bool(&self) -> Option<bool> {
-        match self {
-            Cell::Bool(b) => Some(*b),
-            Cell::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" => Some(true),
-                "false" | "no" => Some(false),
-                _ => None,
-            },
-            _ => None,
         }
     }
 
@@ -285,12 +273,13 @@ pub fn plan_columns(
             if distinct <= 1 {
                 return plan(None, "dropped: constant");
             }
-            let all_bool = cells
-                .iter()
-                .filter(|c| !c.is_missing())
-                .all(|c| c.as_bool().is_some());
-            if all_bool {
+            let present_cells = || cells.iter().filter(|c| !c.is_missing());
+            if present_cells().all(|c| matches!(c, Cell::Bool(_))) {
                 return plan(Some(ColumnKind::Boolean), "boolean");
+            }
+            // Boolean words stay text in the model's input: the client has them as strings.
+            if present_cells().all(|c| matches!(c, Cell::Text(t) if boolean_word(t).is_some())) {
+                return plan(Some(ColumnKind::BooleanText), "boolean (text)");
             }
             let all_numeric = cells
                 .iter()
@@ -423,7 +412,7 @@ mod tests {
             [
                 ("id", None),
                 ("num", Some(ColumnKind::Numeric)),
-                ("flag", Some(ColumnKind::Boolean)),
+                ("flag", Some(ColumnKind::BooleanText)),
                 ("color", Some(ColumnKind::Categorical)),
                 ("const", None),
                 ("free", None),

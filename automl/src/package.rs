@@ -4,18 +4,26 @@
 
 use serde_json::{json, Value};
 
-use crate::pipeline::{ColumnKind, Labels, Pipeline, RawValue, Task};
+use crate::data::Cell;
+use crate::pipeline::{Labels, Pipeline, RawValue, Task};
 
+/// The `onnx` package version the flavor metadata names (as `mlflow.onnx` records the version
+/// it saved with); not a requirement: loading the model as pyfunc needs only onnxruntime.
 pub const ONNX_VERSION: &str = "1.23.0";
 pub const MLFLOW_VERSION: &str = "3.17.2";
 pub const PYTHON_VERSION: &str = "3.11.7";
+/// What loading and scoring the model needs, as ranges: MLflow 3's model format, and an ONNX
+/// Runtime that runs IR 8 / opset 17 / ai.onnx.ml opset 3. Exact pins (as `mlflow.onnx` writes
+/// them) make every pyfunc load in another environment warn about a version mismatch.
+pub const REQUIREMENTS: [&str; 2] = ["mlflow>=3.0,<4", "onnxruntime>=1.13"];
 
-/// The files of the model directory, by relative path.
+/// The files of the model directory, by relative path. `example`: a few rows as the dataset
+/// held them (see [`cell_json`]), one value per input column.
 pub fn files(
     pipeline: &Pipeline,
     onnx: &[u8],
     model_id: &str,
-    example: &[Vec<RawValue>],
+    example: &[Vec<Value>],
     created: &str,
 ) -> Vec<(String, Vec<u8>)> {
     let signature_inputs: Vec<Value> = pipeline
@@ -24,29 +32,27 @@ pub fn files(
         .map(|c| {
             json!({
                 "type": "tensor",
-                "tensor-spec": {"dtype": dtype(c.kind), "shape": [-1, 1]},
+                "tensor-spec": {"dtype": if c.kind.is_text() { "object" } else { "float32" },
+                                "shape": [-1, 1]},
                 "name": c.name,
             })
         })
         .collect();
+    let names = crate::onnx::output_names(pipeline);
     let signature_outputs: Vec<Value> = match &pipeline.task {
         Task::Classification { labels } => vec![
             json!({"type": "tensor", "tensor-spec": {"dtype": match labels {
                 Labels::Ints(_) => "int64", Labels::Strings(_) => "object" }, "shape": [-1]},
-                "name": crate::onnx::OUTPUT_LABEL}),
+                "name": names.label}),
             json!({"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, labels.len()]},
-                "name": crate::onnx::OUTPUT_PROBABILITIES}),
+                "name": names.probabilities}),
         ],
         Task::Regression => vec![json!({"type": "tensor",
             "tensor-spec": {"dtype": "float32", "shape": [-1, 1]},
-            "name": crate::onnx::OUTPUT_VARIABLE})],
+            "name": names.variable})],
     };
     let columns: Vec<&str> = pipeline.inputs.iter().map(|c| c.name.as_str()).collect();
-    let data: Vec<Vec<Value>> = example
-        .iter()
-        .map(|row| row.iter().map(raw_json).collect())
-        .collect();
-    let input_example = json!({"columns": columns, "data": data});
+    let input_example = json!({"columns": columns, "data": example});
     let serving_example = json!({"dataframe_split": input_example});
     let mlmodel = serde_yaml::to_string(&json!({
         "artifact_path": "model",
@@ -83,9 +89,10 @@ pub fn files(
         "utc_time_created": created,
     }))
     .unwrap_or_default();
-    let requirements = format!("mlflow=={MLFLOW_VERSION}\nonnx=={ONNX_VERSION}\nonnxruntime\n");
+    let requirements: String = REQUIREMENTS.iter().map(|r| format!("{r}\n")).collect();
+    let conda_pip: String = REQUIREMENTS.iter().map(|r| format!("  - {r}\n")).collect();
     let conda = format!(
-        "channels:\n- conda-forge\ndependencies:\n- python={PYTHON_VERSION}\n- pip\n- pip:\n  - mlflow=={MLFLOW_VERSION}\n  - onnx=={ONNX_VERSION}\n  - onnxruntime\nname: mlflow-env\n"
+        "channels:\n- conda-forge\ndependencies:\n- python={PYTHON_VERSION}\n- pip\n- pip:\n{conda_pip}name: mlflow-env\n"
     );
     let python_env = format!(
         "python: {PYTHON_VERSION}\nbuild_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n"
@@ -111,18 +118,45 @@ pub fn files(
     ]
 }
 
-fn dtype(kind: ColumnKind) -> &'static str {
-    match kind {
-        ColumnKind::Numeric | ColumnKind::Boolean => "float32",
-        ColumnKind::Categorical => "object",
-    }
-}
-
-/// A raw value as JSON: numbers (NaN as null), text.
+/// A raw value as JSON: text as it is; a number (the `f32` the model reads) by its shortest
+/// decimal form, so 6.907755 is written as 6.907755, not as the `f64` widening
+/// 6.907754898071289; NaN as null.
 pub fn raw_json(v: &RawValue) -> Value {
     match v {
         RawValue::Number(x) if x.is_nan() => Value::Null,
-        RawValue::Number(x) => json!(*x as f64),
+        RawValue::Number(x) => x
+            .to_string()
+            .parse::<f64>()
+            .map_or(Value::Null, |v| json!(v)),
         RawValue::Text(t) => json!(t),
+    }
+}
+
+/// A dataset cell as JSON, exactly as the file held it: numbers (integers without a fraction),
+/// booleans, text; a missing value as null.
+pub fn cell_json(cell: &Cell) -> Value {
+    match cell {
+        Cell::Missing => Value::Null,
+        Cell::Number(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => json!(*v as i64),
+        Cell::Number(v) => json!(v),
+        Cell::Bool(b) => json!(b),
+        Cell::Text(t) => json!(t),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements_are_ranges_of_what_loading_the_model_needs() {
+        for r in REQUIREMENTS {
+            assert!(!r.contains("=="), "{r} is an exact pin");
+            assert!(
+                !r.starts_with("onnx>") && !r.starts_with("onnx="),
+                "{r}: pyfunc never imports onnx"
+            );
+        }
+        assert!(REQUIREMENTS.iter().any(|r| r.starts_with("onnxruntime>=")));
     }
 }

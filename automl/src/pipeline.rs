@@ -7,15 +7,62 @@
 use serde::{Deserialize, Serialize};
 
 /// How a raw column enters the model. Numeric and boolean columns are `tensor(float)` inputs
-/// (booleans as 0/1, missing values as NaN); categorical columns are `tensor(string)` inputs
-/// (missing values as the empty string). Every input has shape `[N, 1]` and is named after the
-/// column.
+/// (booleans as 0/1, missing values as NaN); categorical and boolean-text columns are
+/// `tensor(string)` inputs (missing values as the empty string). Every input has shape `[N, 1]`
+/// and is named after the column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnKind {
     Numeric,
+    /// True/false values the file typed as such (a Parquet boolean column), fed as 0/1.
     Boolean,
+    /// Text that spells booleans (`yes`/`no`, `true`/`false`, `Y`/`N`; see [`BOOLEAN_WORDS`]),
+    /// fed as the client has it, a string, and mapped to 1/0 inside the graph; any other text
+    /// counts as missing.
+    BooleanText,
     Categorical,
+}
+
+impl ColumnKind {
+    /// Whether the column is a `tensor(string)` input.
+    pub fn is_text(self) -> bool {
+        match self {
+            ColumnKind::Numeric | ColumnKind::Boolean => false,
+            ColumnKind::BooleanText | ColumnKind::Categorical => true,
+        }
+    }
+}
+
+/// The words a boolean-text column may hold, with their values: exact matches only (no
+/// trimming, these three casings), so the graph's lookup table and [`boolean_word`] are the
+/// same rule.
+pub const BOOLEAN_WORDS: [(&str, bool); 18] = [
+    ("true", true),
+    ("True", true),
+    ("TRUE", true),
+    ("yes", true),
+    ("Yes", true),
+    ("YES", true),
+    ("y", true),
+    ("Y", true),
+    ("t", true),
+    ("false", false),
+    ("False", false),
+    ("FALSE", false),
+    ("no", false),
+    ("No", false),
+    ("NO", false),
+    ("n", false),
+    ("N", false),
+    ("f", false),
+];
+
+/// The value of a boolean word (1.0 / 0.0), or `None` for any other text.
+pub fn boolean_word(text: &str) -> Option<f32> {
+    BOOLEAN_WORDS
+        .iter()
+        .find(|(w, _)| *w == text)
+        .map(|(_, b)| if *b { 1.0 } else { 0.0 })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,8 +219,19 @@ pub struct Pipeline {
 pub enum RawValue {
     /// Numeric or boolean (0/1) column; NaN when missing.
     Number(f32),
-    /// Categorical column; "" when missing.
+    /// Categorical or boolean-text column; "" when missing.
     Text(String),
+}
+
+impl RawValue {
+    /// The number a numeric feature step reads: the number itself, or a boolean word's 1/0
+    /// (NaN for any other text), as the graph's LabelEncoder maps a boolean-text input.
+    pub fn number(&self) -> f32 {
+        match self {
+            RawValue::Number(v) => *v,
+            RawValue::Text(t) => boolean_word(t).unwrap_or(f32::NAN),
+        }
+    }
 }
 
 /// What the pipeline answers for a batch of rows.

@@ -1,6 +1,7 @@
 //! `Pipeline::evaluate`: the exported ONNX graph's answers computed in Rust, step by step in
 //! the same `f32` arithmetic ONNX Runtime's operators use:
 //!
+//! - LabelEncoder (boolean-text inputs): a boolean word becomes 1.0 / 0.0, other text NaN.
 //! - Imputer: NaN becomes `impute`; Scaler: `(x - offset) * scale`.
 //! - OneHotEncoder (`zeros = 1`): 1.0 at the category's index (the last one if a category is
 //!   listed twice, as ONNX Runtime's lookup table keeps it), all zeros for "" or an unseen value.
@@ -34,10 +35,7 @@ impl Pipeline {
                     offset,
                     scale,
                 } => {
-                    let x = match row.get(*input) {
-                        Some(RawValue::Number(x)) => *x,
-                        _ => f32::NAN,
-                    };
+                    let x = row.get(*input).map_or(f32::NAN, RawValue::number);
                     let x = if x.is_nan() { *impute } else { x };
                     out.push((x - offset) * scale);
                 }

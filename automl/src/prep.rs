@@ -40,7 +40,13 @@ pub struct Prepared {
     pub labels: Option<Labels>,
     pub splits: Splits,
     pub dropped_rows: usize,
+    /// The first `EXAMPLE_ROWS` test rows as the dataset held them (one JSON value per input),
+    /// for the model's input example.
+    pub examples: Vec<Vec<serde_json::Value>>,
 }
+
+/// Rows in the logged model's input example.
+pub const EXAMPLE_ROWS: usize = 5;
 
 impl Prepared {
     pub fn n_classes(&self) -> usize {
@@ -203,6 +209,17 @@ pub fn prepare(frame: &Frame, settings: &Settings) -> Result<Prepared> {
         splits.train.clone()
     };
     let (features, feature_names) = fit_features(&inputs, &raw, &fit_rows);
+    let examples = splits
+        .test
+        .iter()
+        .take(EXAMPLE_ROWS)
+        .map(|r| {
+            inputs
+                .iter()
+                .map(|(col, _)| crate::package::cell_json(&frame.columns[*col][kept[*r]]))
+                .collect()
+        })
+        .collect();
     let inputs: Vec<InputColumn> = inputs.into_iter().map(|(_, i)| i).collect();
     let width: usize = features.iter().map(FeatureStep::width).sum();
     let mut x = Array2::zeros((raw.len(), width));
@@ -226,23 +243,16 @@ pub fn prepare(frame: &Frame, settings: &Settings) -> Result<Prepared> {
         y,
         labels,
         splits,
+        examples,
     })
 }
 
 pub fn raw_value(cell: &Cell, kind: ColumnKind) -> RawValue {
     match kind {
         ColumnKind::Numeric | ColumnKind::Boolean => {
-            let v = match cell {
-                Cell::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-                    "true" | "yes" => Some(1.0),
-                    "false" | "no" => Some(0.0),
-                    _ => cell.as_f64(),
-                },
-                _ => cell.as_f64(),
-            };
-            RawValue::Number(v.map_or(f32::NAN, |v| v as f32))
+            RawValue::Number(cell.as_f64().map_or(f32::NAN, |v| v as f32))
         }
-        ColumnKind::Categorical => RawValue::Text(cell.text()),
+        ColumnKind::BooleanText | ColumnKind::Categorical => RawValue::Text(cell.text()),
     }
 }
 
@@ -258,9 +268,10 @@ pub fn feature_row(features: &[FeatureStep], row: &[RawValue]) -> Vec<f32> {
                     scale,
                     ..
                 },
-                RawValue::Number(v),
+                raw,
             ) => {
-                let v = if v.is_nan() { *impute } else { *v };
+                let v = raw.number();
+                let v = if v.is_nan() { *impute } else { v };
                 out.push((v - offset) * scale);
             }
             (FeatureStep::OneHot { categories, .. }, RawValue::Text(t)) => {
@@ -281,13 +292,12 @@ fn fit_features(
     let mut names = Vec::new();
     for (j, (_, input)) in inputs.iter().enumerate() {
         match input.kind {
-            ColumnKind::Numeric | ColumnKind::Boolean => {
+            ColumnKind::Numeric | ColumnKind::Boolean | ColumnKind::BooleanText => {
                 let values: Vec<f64> = rows
                     .iter()
-                    .filter_map(|r| match raw[*r][j] {
-                        RawValue::Number(v) if !v.is_nan() => Some(v as f64),
-                        _ => None,
-                    })
+                    .map(|r| raw[*r][j].number())
+                    .filter(|v| !v.is_nan())
+                    .map(f64::from)
                     .collect();
                 let n = values.len().max(1) as f64;
                 let mean = values.iter().sum::<f64>() / n;
@@ -600,6 +610,71 @@ mod tests {
             .unwrap_err()
             .message
             .contains("only one class"));
+    }
+
+    #[test]
+    fn boolean_words_stay_text_and_the_example_holds_the_file_values() {
+        let mut csv = String::from("idp,smoker,flag,dose,y\n");
+        for i in 0..60 {
+            csv += &format!(
+                "{},{},{},{},{}\n",
+                ["yes", "no"][i % 2],
+                ["Y", "N", ""][i % 3],
+                ["true", "False"][(i / 2) % 2],
+                if i % 5 == 0 {
+                    "6.907755".to_string()
+                } else {
+                    format!("{}", i % 7)
+                },
+                i % 2
+            );
+        }
+        let f = read(csv.as_bytes(), Format::Csv).unwrap();
+        let mut s = settings(Problem::Classification);
+        s.target = "y";
+        let p = prepare(&f, &s).unwrap();
+        let kinds: Vec<ColumnKind> = p.inputs.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ColumnKind::BooleanText,
+                ColumnKind::BooleanText,
+                ColumnKind::BooleanText,
+                ColumnKind::Numeric
+            ]
+        );
+        // The model reads the words as the client has them; the features are 1/0 (missing
+        // imputed), standardized.
+        assert_eq!(p.raw[0][0], RawValue::Text("yes".into()));
+        assert_eq!(p.raw[2][1], RawValue::Text("".into()));
+        let FeatureStep::Numeric { offset, scale, .. } = p.features[0] else {
+            panic!("a numeric step")
+        };
+        assert_eq!(p.x[[0, 0]], f64::from((1.0 - offset) * scale));
+        assert_eq!(p.x[[1, 0]], f64::from((0.0 - offset) * scale));
+        // The example: test rows exactly as the file wrote them.
+        assert_eq!(p.examples.len(), EXAMPLE_ROWS);
+        for (row, example) in p.splits.test.iter().zip(&p.examples) {
+            let i = *row;
+            assert_eq!(example[0], serde_json::json!(["yes", "no"][i % 2]));
+            let smoker = ["Y", "N", ""][i % 3];
+            let want = if smoker.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!(smoker)
+            };
+            assert_eq!(example[1], want);
+            let dose = if i % 5 == 0 {
+                serde_json::json!(6.907755)
+            } else {
+                serde_json::json!(i % 7)
+            };
+            assert_eq!(example[3], dose, "row {i}");
+        }
+        assert_eq!(
+            crate::package::raw_json(&RawValue::Number(6.907755)).to_string(),
+            "6.907755"
+        );
     }
 
     #[test]

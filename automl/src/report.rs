@@ -1,6 +1,8 @@
 //! The end of a sweep: refit the best exportable configuration, score it on the held-out test
-//! rows, explain it (permutation importance, plots), export it to ONNX, check the export
-//! against the native model, log it as an MLflow model and register it; write the leaderboard.
+//! rows, export it to ONNX, check the export in ONNX Runtime against the native model (a model
+//! that fails the check is never logged or registered: the next exportable trial is tried),
+//! explain it (permutation importance, plots), log it as an MLflow model and register it; write
+//! the leaderboard.
 
 use std::collections::HashMap;
 
@@ -16,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::estimators::{Algorithm, Fitted, Output, Problem};
 use crate::metrics::{confusion, evaluate, roc_auc, roc_curve, value, Metric};
+use crate::onnx::check;
 use crate::pipeline::{Labels, Pipeline, Prediction, Task};
 use crate::prep::{balanced_rows, Prepared};
 use crate::search::{fit_rows, permuted, TrialResult};
@@ -78,56 +81,58 @@ fn ranked(trials: &[TrialResult]) -> Vec<&TrialResult> {
     ok
 }
 
-pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Value> {
-    let ranking = ranked(trials);
-    let best_overall = ranking.first().copied();
-    let best = ranking
-        .iter()
-        .copied()
-        .find(|t| t.algorithm.exportable())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidState,
-                format!(
-                    "No exportable trial finished within the budget ({} trials ran, {} failed); \
-                     raise timeout_minutes",
-                    trials.len(),
-                    trials.iter().filter(|t| t.error.is_some()).count()
-                ),
-            )
-        })?;
+/// How many exportable trials, best first, are exported and checked before the job gives up.
+const EXPORT_ATTEMPTS: usize = 3;
+
+/// A trial's model, exported and checked.
+struct Exported<'t> {
+    trial: &'t TrialResult,
+    model: std::sync::Arc<Fitted>,
+    native: Output,
+    test_metrics: Vec<(Metric, f64)>,
+    pipeline: Pipeline,
+    onnx_bytes: Vec<u8>,
+    /// The check's figures for the summary (`onnx_vs_native`).
+    agreement: Value,
+}
+
+/// Refits (when the trial was scored by folds), exports and checks one trial's model. An
+/// `Err` says why the model must not be registered.
+fn export_trial<'t>(
+    ctx: &Context,
+    p: &Prepared,
+    trial: &'t TrialResult,
+) -> std::result::Result<Exported<'t>, String> {
     let n_classes = p.n_classes();
     // Scored on one holdout split, the trial's own model is the final one; scored by folds,
     // the configuration is refitted on train + validation.
-    let model = match &best.model {
+    let model = match &trial.model {
         Some(m) => m.clone(),
         None => {
             let rows = final_rows(p, ctx.seed);
             std::sync::Arc::new(
                 fit_rows(
                     p,
-                    best.algorithm,
+                    trial.algorithm,
                     ctx.problem,
-                    &best.params,
+                    &trial.params,
                     &rows,
                     ctx.seed,
                 )
-                .map_err(|e| Error::internal(format!("refitting the best trial failed: {e}")))?,
+                .map_err(|e| format!("refitting failed: {e}"))?,
             )
         }
     };
     let test = &p.splits.test;
     let x_test = p.x.select(Axis(0), test);
     let y_test = p.y.select(Axis(0), test);
-    let native = model
-        .predict(x_test.view(), n_classes)
-        .map_err(Error::internal)?;
+    let native = model.predict(x_test.view(), n_classes)?;
     let test_metrics = evaluate(ctx.problem, &native, y_test.view(), n_classes);
 
     // The pipeline: the fitted feature steps and the estimator's parameters.
     let estimator = model
         .export(n_classes)
-        .ok_or_else(|| Error::internal(format!("{} could not be exported", best.algorithm)))?;
+        .ok_or_else(|| format!("{} could not be exported", trial.algorithm))?;
     let task = match &p.labels {
         Some(labels) => Task::Classification {
             labels: labels.clone(),
@@ -140,10 +145,119 @@ pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Val
         estimator,
         task,
     };
-    let raw_test: Vec<_> = test.iter().map(|r| p.raw[*r].clone()).collect();
-    let exported = pipeline.evaluate(&raw_test);
-    let agreement = compare(&native, &exported);
     let onnx_bytes = onnx::export(&pipeline, env!("CARGO_PKG_VERSION"));
+    let raw_test: Vec<_> = test.iter().map(|r| p.raw[*r].clone()).collect();
+    // The model directory as it will be logged (the model id is not known yet).
+    let files = package::files(&pipeline, &onnx_bytes, "pending", &p.examples, "");
+    let outcome = ctx
+        .handle
+        .block_on(check::run(&files, &pipeline, &raw_test))?;
+    let answered = match &outcome {
+        check::Outcome::Ran { prediction, .. } => prediction.clone(),
+        // Without ONNX Runtime, ferroflow's own evaluation of the graph's operators.
+        check::Outcome::Unavailable { reason } => {
+            tracing::warn!(
+                "ONNX Runtime is not loaded ({reason}): the exported model of trial {} is \
+                 checked by ferroflow's evaluation of the pipeline only",
+                trial.number
+            );
+            pipeline.evaluate(&raw_test)
+        }
+    };
+    if let Some(problem) = check::disagreement(&native, &answered) {
+        return Err(format!(
+            "the exported ONNX model does not answer what the native model answers on the \
+             held-out rows: {problem}"
+        ));
+    }
+    let agreement = check::report(&outcome, compare(&native, &answered));
+    Ok(Exported {
+        trial,
+        model,
+        native,
+        test_metrics,
+        pipeline,
+        onnx_bytes,
+        agreement,
+    })
+}
+
+pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Value> {
+    let ranking = ranked(trials);
+    let best_overall = ranking.first().copied();
+    let exportable: Vec<&TrialResult> = ranking
+        .iter()
+        .copied()
+        .filter(|t| t.algorithm.exportable())
+        .collect();
+    if exportable.is_empty() {
+        return Err(Error::new(
+            ErrorCode::InvalidState,
+            format!(
+                "No exportable trial finished within the budget ({} trials ran, {} failed); \
+                 raise timeout_minutes",
+                trials.len(),
+                trials.iter().filter(|t| t.error.is_some()).count()
+            ),
+        ));
+    }
+    // The best exportable trial whose export passes the check; the ones before it are reported.
+    let mut rejected = Vec::new();
+    let mut chosen = None;
+    for trial in exportable.iter().take(EXPORT_ATTEMPTS) {
+        match export_trial(ctx, p, trial) {
+            Ok(e) => {
+                chosen = Some(e);
+                break;
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    "AutoML: trial {} ({}) is not registered: {reason}",
+                    trial.number,
+                    trial.algorithm
+                );
+                rejected.push(json!({
+                    "trial": trial.number,
+                    "estimator": trial.algorithm.name(),
+                    "reason": reason,
+                }));
+            }
+        }
+    }
+    let Some(Exported {
+        trial: best,
+        model,
+        native,
+        test_metrics,
+        pipeline,
+        onnx_bytes,
+        agreement,
+    }) = chosen
+    else {
+        let reasons: Vec<String> = rejected
+            .iter()
+            .map(|r| {
+                format!(
+                    "trial {} ({}): {}",
+                    r["trial"],
+                    r["estimator"].as_str().unwrap_or(""),
+                    r["reason"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        return Err(Error::new(
+            ErrorCode::InvalidState,
+            format!(
+                "No exported model passed the ONNX Runtime check, so none was logged or \
+                 registered: {}",
+                reasons.join("; ")
+            ),
+        ));
+    };
+    let n_classes = p.n_classes();
+    let test = &p.splits.test;
+    let y_test = p.y.select(Axis(0), test);
+    let raw_test: Vec<_> = test.iter().map(|r| p.raw[*r].clone()).collect();
 
     // Explanation: permutation importance of each raw column on the test rows.
     let importance = permutation_importance(p, &model, ctx.metric, ctx.seed, &test_metrics);
@@ -232,8 +346,7 @@ pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Val
     let created = chrono::Utc::now()
         .format("%Y-%m-%d %H:%M:%S%.6f")
         .to_string();
-    let example: Vec<_> = raw_test.iter().take(5).cloned().collect();
-    for (name, bytes) in package::files(&pipeline, &onnx_bytes, &model_id, &example, &created) {
+    for (name, bytes) in package::files(&pipeline, &onnx_bytes, &model_id, &p.examples, &created) {
         ctx.handle.block_on(ctx.artifacts.write_under(
             &logged.info.artifact_uri,
             &name,
@@ -253,7 +366,7 @@ pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Val
     ))?;
 
     // Native predictions on the test rows: what the served ONNX model must answer.
-    let native_json = predictions_json(&native, p.labels.as_ref());
+    let native_json = predictions_json(&native, p.labels.as_ref(), &onnx::output_names(&pipeline));
     let columns: Vec<&str> = p.inputs.iter().map(|c| c.name.as_str()).collect();
     let rows_json: Vec<Vec<Value>> = raw_test
         .iter()
@@ -387,6 +500,7 @@ pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Val
             "validation": metrics_json(&best.validation),
         },
         "best_overall_not_exportable": not_exported,
+        "export_rejected": rejected,
         "test_metrics": metrics_json(&test_metrics),
         "feature_importance": importance.iter().map(|(n, m, s)| json!({"column": n, "importance": m, "std": s})).collect::<Vec<_>>(),
         "model": {
@@ -558,7 +672,8 @@ fn compare(native: &Output, exported: &Prediction) -> Value {
     }
 }
 
-fn predictions_json(out: &Output, labels: Option<&Labels>) -> Value {
+/// The native answers under the names of the graph's outputs.
+fn predictions_json(out: &Output, labels: Option<&Labels>, names: &onnx::OutputNames) -> Value {
     match (out, labels) {
         (Output::Classes(p), Some(labels)) => {
             let label_values: Vec<Value> = out
@@ -570,9 +685,9 @@ fn predictions_json(out: &Output, labels: Option<&Labels>) -> Value {
                 })
                 .collect();
             let probs: Vec<Vec<f64>> = p.rows().into_iter().map(|r| r.to_vec()).collect();
-            json!({"label": label_values, "probabilities": probs})
+            json!({names.label.as_str(): label_values, names.probabilities.as_str(): probs})
         }
-        (Output::Values(v), _) => json!({"variable": v.to_vec()}),
+        (Output::Values(v), _) => json!({names.variable.as_str(): v.to_vec()}),
         _ => Value::Null,
     }
 }

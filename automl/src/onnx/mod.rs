@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! column ─ Imputer ─ Scaler ───────────────┐                     (Numeric step, [N,1])
+//! column ─ LabelEncoder ─ Imputer ─ Scaler ┤                     (boolean text, string [N,1])
 //! column ─ OneHotEncoder ─ Flatten ────────┼─ Concat(axis=1) ─ X  (OneHot step, [N,K])
 //! ...                                      ┘
 //! X ─ LinearClassifier | TreeEnsembleClassifier ─ (Add base_values) ─ raw [N,C]
@@ -21,7 +22,13 @@
 //! one-target tree regressor ignore LOGISTIC/SOFTMAX). Taking the label as the first arg-max of
 //! the raw scores and applying the post transform with plain `ai.onnx` operators gives the same
 //! semantics for every class count, which is what `Pipeline::evaluate` computes.
+//!
+//! Names: graph inputs are the column names, whatever they are. Every other value (outputs
+//! included) gets a name no input uses: the outputs are `label`, `probabilities` and
+//! `variable` unless a column has that name, in which case they become `predicted_label` (and
+//! so on; see [`output_names`]).
 
+pub mod check;
 pub mod proto;
 
 #[cfg(test)]
@@ -33,7 +40,7 @@ use prost::Message;
 
 use crate::pipeline::{
     BranchMode, ColumnKind, Estimator, FeatureStep, Labels, Pipeline, PostTransform, Task, Tree,
-    TreeNode,
+    TreeNode, BOOLEAN_WORDS,
 };
 use proto::attribute_proto::AttributeType;
 use proto::tensor_proto::DataType;
@@ -51,19 +58,47 @@ pub const OPSET: i64 = 17;
 pub const ML_DOMAIN: &str = "ai.onnx.ml";
 pub const ML_OPSET: i64 = 3;
 pub const PRODUCER_NAME: &str = "ferroflow";
-/// Graph outputs: classification answers `label` `[N]` (int64 or string, as the labels are)
-/// and `probabilities` `[N, C]` (float); regression answers `variable` `[N, 1]` (float).
+/// Graph outputs (unless a column takes the name; see [`output_names`]): classification answers
+/// `label` `[N]` (int64 or string, as the labels are) and `probabilities` `[N, C]` (float);
+/// regression answers `variable` `[N, 1]` (float).
 pub const OUTPUT_LABEL: &str = "label";
 pub const OUTPUT_PROBABILITIES: &str = "probabilities";
 pub const OUTPUT_VARIABLE: &str = "variable";
 /// The symbolic batch dimension of every input and output.
 pub const BATCH_DIM: &str = "N";
 
+/// The names of the graph's outputs for a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputNames {
+    pub label: String,
+    pub probabilities: String,
+    pub variable: String,
+}
+
+/// `label`, `probabilities`, `variable`; where a column already has one of these names (graph
+/// inputs are named after the columns), `predicted_<name>`, then `predicted_<name>_1`, ...
+pub fn output_names(pipeline: &Pipeline) -> OutputNames {
+    let taken: HashSet<&str> = pipeline.inputs.iter().map(|c| c.name.as_str()).collect();
+    let pick = |base: &str| {
+        let mut candidates = [base.to_string(), format!("predicted_{base}")]
+            .into_iter()
+            .chain((1..).map(|n| format!("predicted_{base}_{n}")));
+        candidates
+            .find(|c| !taken.contains(c.as_str()))
+            .expect("an unbounded list has a free name")
+    };
+    OutputNames {
+        label: pick(OUTPUT_LABEL),
+        probabilities: pick(OUTPUT_PROBABILITIES),
+        variable: pick(OUTPUT_VARIABLE),
+    }
+}
+
 /// The pipeline as a serialized `ModelProto`.
 ///
-/// Inputs are named after the columns (so no column may be called `label`, `probabilities`
-/// or `variable`, the output names). Classification expects one score row per class
-/// (`coefficients.len()` / leaf values per class `== labels.len()`).
+/// Inputs are named after the columns; outputs as [`output_names`] says. Classification
+/// expects one score row per class (`coefficients.len()` / leaf values per class
+/// `== labels.len()`).
 pub fn export(pipeline: &Pipeline, producer_version: &str) -> Vec<u8> {
     model_proto(pipeline, producer_version).encode_to_vec()
 }
@@ -90,15 +125,17 @@ pub fn model_proto(pipeline: &Pipeline, producer_version: &str) -> ModelProto {
 }
 
 fn graph(pipeline: &Pipeline) -> GraphProto {
-    let mut g = Builder::new(pipeline);
+    let names = output_names(pipeline);
+    let mut g = Builder::new(pipeline, &names);
 
     let inputs = pipeline
         .inputs
         .iter()
         .map(|c| {
-            let ty = match c.kind {
-                ColumnKind::Numeric | ColumnKind::Boolean => DataType::Float,
-                ColumnKind::Categorical => DataType::String,
+            let ty = if c.kind.is_text() {
+                DataType::String
+            } else {
+                DataType::Float
             };
             value_info(&c.name, ty, &[Dim::Batch, Dim::Fixed(1)])
         })
@@ -141,14 +178,14 @@ fn graph(pipeline: &Pipeline) -> GraphProto {
                 "Gather",
                 "",
                 &[&table, &index],
-                &[OUTPUT_LABEL],
+                &[&names.label],
                 vec![attr_int("axis", 0)],
             );
-            g.post_transform(post(&pipeline.estimator), &raw, OUTPUT_PROBABILITIES);
+            g.post_transform(post(&pipeline.estimator), &raw, &names.probabilities);
             vec![
-                value_info(OUTPUT_LABEL, label_type, &[Dim::Batch]),
+                value_info(&names.label, label_type, &[Dim::Batch]),
                 value_info(
-                    OUTPUT_PROBABILITIES,
+                    &names.probabilities,
                     DataType::Float,
                     &[Dim::Batch, Dim::Fixed(labels.len() as i64)],
                 ),
@@ -156,9 +193,9 @@ fn graph(pipeline: &Pipeline) -> GraphProto {
         }
         Task::Regression => {
             let raw = g.regression_score(&pipeline.estimator, x);
-            g.post_transform(post(&pipeline.estimator), &raw, OUTPUT_VARIABLE);
+            g.post_transform(post(&pipeline.estimator), &raw, &names.variable);
             vec![value_info(
-                OUTPUT_VARIABLE,
+                &names.variable,
                 DataType::Float,
                 &[Dim::Batch, Dim::Fixed(1)],
             )]
@@ -190,10 +227,10 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(pipeline: &'a Pipeline) -> Self {
+    fn new(pipeline: &'a Pipeline, outputs: &OutputNames) -> Self {
         let mut used: HashSet<String> = pipeline.inputs.iter().map(|c| c.name.clone()).collect();
-        for name in [OUTPUT_LABEL, OUTPUT_PROBABILITIES, OUTPUT_VARIABLE] {
-            used.insert(name.to_string());
+        for name in [&outputs.label, &outputs.probabilities, &outputs.variable] {
+            used.insert(name.clone());
         }
         Builder {
             pipeline,
@@ -247,7 +284,8 @@ impl<'a> Builder<'a> {
         let pipeline = self.pipeline;
         let mut blocks = Vec::new();
         for (i, step) in pipeline.features.iter().enumerate() {
-            let column = &pipeline.inputs[step.input()].name;
+            let input = &pipeline.inputs[step.input()];
+            let column = &input.name;
             match step {
                 FeatureStep::Numeric {
                     impute,
@@ -255,11 +293,33 @@ impl<'a> Builder<'a> {
                     scale,
                     ..
                 } => {
+                    // Boolean words arrive as text: 1.0 / 0.0, anything else NaN (imputed).
+                    let number = if input.kind == ColumnKind::BooleanText {
+                        let number = self.fresh(&format!("f{i}_boolean"));
+                        let (words, values): (Vec<String>, Vec<f32>) = BOOLEAN_WORDS
+                            .iter()
+                            .map(|(w, b)| (w.to_string(), if *b { 1.0 } else { 0.0 }))
+                            .unzip();
+                        self.node(
+                            "LabelEncoder",
+                            ML_DOMAIN,
+                            &[column],
+                            &[&number],
+                            vec![
+                                attr_strings("keys_strings", &words),
+                                attr_floats("values_floats", values),
+                                attr_float("default_float", f32::NAN),
+                            ],
+                        );
+                        number
+                    } else {
+                        column.clone()
+                    };
                     let imputed = self.fresh(&format!("f{i}_imputed"));
                     self.node(
                         "Imputer",
                         ML_DOMAIN,
-                        &[column],
+                        &[&number],
                         &[&imputed],
                         vec![
                             attr_floats("imputed_value_floats", vec![*impute]),

@@ -3,6 +3,7 @@
 //! and return early (with a message) without it. With `FERROFLOW_AUTOML_ONNX_DUMP=<dir>` every
 //! exported model is also written there (for `onnx.checker` by hand).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -11,11 +12,11 @@ use ferroflow_serving::{init_runtime, BatchOptions, LoadedModel, RuntimeStatus};
 use prost::Message;
 
 use super::proto::tensor_shape_proto::dimension;
-use super::proto::{type_proto, ModelProto, ValueInfoProto};
+use super::proto::{type_proto, GraphProto, ModelProto, ValueInfoProto};
 use super::*;
 use crate::pipeline::{
     BranchMode, ColumnKind, Estimator, FeatureStep, InputColumn, Labels, Pipeline, PostTransform,
-    Prediction, RawValue, Task, Tree, TreeNode,
+    Prediction, RawValue, Task, Tree, TreeNode, BOOLEAN_WORDS,
 };
 
 /// Absolute for values up to 1 (every probability), relative beyond (a regression value of
@@ -254,8 +255,8 @@ fn run_in_ort(pipeline: &Pipeline, bytes: &[u8], rows: &[Vec<RawValue>]) -> Vec<
         .inputs
         .iter()
         .enumerate()
-        .map(|(j, c)| match c.kind {
-            ColumnKind::Numeric | ColumnKind::Boolean => Tensor::new(
+        .map(|(j, c)| match c.kind.is_text() {
+            false => Tensor::new(
                 vec![n, 1],
                 TensorData::Float(
                     rows.iter()
@@ -266,7 +267,7 @@ fn run_in_ort(pipeline: &Pipeline, bytes: &[u8], rows: &[Vec<RawValue>]) -> Vec<
                         .collect(),
                 ),
             ),
-            ColumnKind::Categorical => Tensor::new(
+            true => Tensor::new(
                 vec![n, 1],
                 TensorData::String(
                     rows.iter()
@@ -612,6 +613,253 @@ fn onnx_internal_names_avoid_column_names() {
         vec![num(f32::NAN), num(0.5)],
     ];
     check("internal_names", &p, &rows);
+}
+
+/// Every value name in the graph (inputs, node outputs, initializers) is defined once, and
+/// every graph output is written by exactly one node.
+fn assert_names_unique(g: &GraphProto) {
+    let mut seen = HashSet::new();
+    let defined = g
+        .input
+        .iter()
+        .filter_map(|v| v.name.clone())
+        .chain(g.initializer.iter().filter_map(|t| t.name.clone()))
+        .chain(g.node.iter().flat_map(|n| n.output.clone()));
+    for name in defined {
+        assert!(seen.insert(name.clone()), "{name} is defined twice");
+    }
+    let node_names: Vec<&str> = g.node.iter().filter_map(|n| n.name.as_deref()).collect();
+    let distinct: HashSet<&&str> = node_names.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        node_names.len(),
+        "node names {node_names:?}"
+    );
+}
+
+/// Columns named like the outputs, the internal values and the nodes of the graph.
+fn colliding_columns(names: &[&str]) -> (Vec<InputColumn>, Vec<FeatureStep>) {
+    let inputs = names
+        .iter()
+        .map(|n| column(n, ColumnKind::Numeric))
+        .collect();
+    let features = (0..names.len())
+        .map(|i| FeatureStep::Numeric {
+            input: i,
+            impute: 0.5,
+            offset: 0.25,
+            scale: 2.0,
+        })
+        .collect();
+    (inputs, features)
+}
+
+#[test]
+fn onnx_columns_named_like_outputs_and_internal_values_still_load_and_answer() {
+    let names = [
+        "label",
+        "probabilities",
+        "variable",
+        "predicted_label",
+        "scores",
+        "features",
+        "class_labels",
+        "label_index",
+        "f0_imputed",
+        "ArgMax_0",
+        "Imputer_0",
+    ];
+    let (inputs, features) = colliding_columns(&names);
+    let width = names.len();
+    let rows: Vec<Vec<RawValue>> = (0..12)
+        .map(|r| {
+            (0..width)
+                .map(|c| {
+                    if (r + c) % 7 == 0 {
+                        num(f32::NAN)
+                    } else {
+                        num(((r * 5 + c * 3) % 11) as f32 / 4.0 - 1.0)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let coefficients: Vec<Vec<f32>> = (0..3)
+        .map(|k| {
+            (0..width)
+                .map(|f| ((f + k) % 4) as f32 * 0.3 - 0.4)
+                .collect()
+        })
+        .collect();
+    let classifier = Pipeline {
+        inputs: inputs.clone(),
+        features: features.clone(),
+        estimator: linear(coefficients, vec![0.1, -0.2, 0.0], PostTransform::Softmax),
+        task: classification(Labels::Strings(strings(&["label", "probabilities", "x"]))),
+    };
+    let names_out = output_names(&classifier);
+    assert_eq!(names_out.label, "predicted_label_1");
+    assert_eq!(names_out.probabilities, "predicted_probabilities");
+    let g = decode(&export(&classifier, "x")).graph.unwrap();
+    assert_names_unique(&g);
+    let outputs: Vec<String> = g.output.iter().filter_map(|v| v.name.clone()).collect();
+    assert_eq!(outputs, ["predicted_label_1", "predicted_probabilities"]);
+    let predicted = check("colliding_names_classifier", &classifier, &rows);
+    assert!(distinct(classes(&predicted)) >= 2, "{predicted:?}");
+
+    let regressor = Pipeline {
+        inputs,
+        features,
+        estimator: Estimator::Trees {
+            trees: vec![Tree {
+                nodes: vec![
+                    branch(2, 0.0, BranchMode::Lt, 1, 2),
+                    leaf(&[-1.5]),
+                    leaf(&[2.25]),
+                ],
+            }],
+            weight: 1.0,
+            base_values: vec![0.5],
+            post: PostTransform::None,
+        },
+        task: Task::Regression,
+    };
+    assert_eq!(output_names(&regressor).variable, "predicted_variable");
+    let g = decode(&export(&regressor, "x")).graph.unwrap();
+    assert_names_unique(&g);
+    check("colliding_names_regressor", &regressor, &rows);
+}
+
+#[test]
+fn onnx_boolean_text_columns_are_string_inputs_mapped_in_the_graph() {
+    let p = Pipeline {
+        inputs: vec![
+            column("idp", ColumnKind::BooleanText),
+            column("score", ColumnKind::Numeric),
+        ],
+        features: vec![
+            FeatureStep::Numeric {
+                input: 0,
+                impute: 0.4,
+                offset: 0.5,
+                scale: 2.0,
+            },
+            FeatureStep::Numeric {
+                input: 1,
+                impute: 0.0,
+                offset: 0.0,
+                scale: 1.0,
+            },
+        ],
+        estimator: linear(
+            vec![vec![2.0, 0.1], vec![-2.0, -0.1]],
+            vec![0.0, 0.0],
+            PostTransform::Softmax,
+        ),
+        task: classification(Labels::Ints(vec![0, 1])),
+    };
+    let g = decode(&export(&p, "x")).graph.unwrap();
+    let string = DataType::String as i32;
+    assert_eq!(shape_of(&g.input[0]).0, string, "idp is fed as text");
+    assert_eq!(shape_of(&g.input[1]).0, DataType::Float as i32);
+    assert_eq!(g.node[0].op_type.as_deref(), Some("LabelEncoder"));
+    assert_names_unique(&g);
+    // Every boolean word, a word outside the table (missing), and the empty string (missing).
+    let mut rows: Vec<Vec<RawValue>> = BOOLEAN_WORDS
+        .iter()
+        .enumerate()
+        .map(|(i, (w, _))| vec![text(w), num(i as f32 / 10.0)])
+        .collect();
+    rows.push(vec![text("maybe"), num(0.0)]);
+    rows.push(vec![text(""), num(1.0)]);
+    rows.push(vec![text(" yes"), num(1.0)]);
+    // By hand: yes -> (1 - 0.5) * 2 = 1, no -> -1, anything else -> (0.4 - 0.5) * 2.
+    assert_eq!(p.features(&[text("yes"), num(0.0)])[0], 1.0);
+    assert_eq!(p.features(&[text("N"), num(0.0)])[0], -1.0);
+    assert_eq!(
+        p.features(&[text("maybe"), num(0.0)])[0],
+        (0.4f32 - 0.5) * 2.0
+    );
+    let predicted = check("boolean_text", &p, &rows);
+    let c = classes(&predicted);
+    for (i, (_, value)) in BOOLEAN_WORDS.iter().enumerate() {
+        assert_eq!(c[i], usize::from(!*value), "row {i}");
+    }
+}
+
+#[test]
+fn onnx_check_refuses_a_graph_that_answers_differently_or_does_not_load() {
+    use crate::estimators::Output;
+    use crate::onnx::check::{disagreement, run, Outcome};
+
+    if !ort_available("onnx_check_refuses") {
+        return;
+    }
+    let p = pipeline(
+        linear(
+            vec![vec![0.3, -0.2, 0.5, 0.0, -0.5, 0.2, 0.1], vec![0.0; 7]],
+            vec![0.1, 0.0],
+            PostTransform::Softmax,
+        ),
+        classification(Labels::Strings(strings(&["no", "yes"]))),
+    );
+    let rows = mixed_rows();
+    let expected = p.evaluate(&rows);
+    let Prediction::Classification { probabilities, .. } = &expected else {
+        panic!("a classification")
+    };
+    let native = Output::Classes(ndarray::Array2::from_shape_fn((rows.len(), 2), |(i, k)| {
+        f64::from(probabilities[i][k])
+    }));
+    let files = |bytes: Vec<u8>| {
+        crate::package::files(&p, &bytes, "m-test", &[], "2026-01-01 00:00:00.000000")
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // The faithful export passes.
+    let outcome = runtime
+        .block_on(run(&files(export(&p, "t")), &p, &rows))
+        .expect("the export loads");
+    let Outcome::Ran { prediction, .. } = outcome else {
+        panic!("ONNX Runtime is loaded")
+    };
+    assert_eq!(disagreement(&native, &prediction), None);
+
+    // A graph with other weights loads but is caught answering differently.
+    let mut other = p.clone();
+    other.estimator = linear(
+        vec![vec![-0.3, 0.2, -0.5, 0.0, 0.5, -0.2, -0.1], vec![0.0; 7]],
+        vec![-0.1, 0.0],
+        PostTransform::Softmax,
+    );
+    let outcome = runtime
+        .block_on(run(&files(export(&other, "t")), &p, &rows))
+        .expect("the other export loads");
+    let Outcome::Ran { prediction, .. } = outcome else {
+        panic!("ONNX Runtime is loaded")
+    };
+    let problem = disagreement(&native, &prediction).expect("a mismatch");
+    assert!(problem.contains("row 0"), "{problem}");
+
+    // A graph ONNX Runtime refuses (a value defined twice, as the export once wrote it when a
+    // column was called `label`) is an error naming the load.
+    let mut broken = model_proto(&p, "t");
+    let graph = broken.graph.as_mut().unwrap();
+    graph.input[0].name = Some("label".to_string());
+    for node in &mut graph.node {
+        for input in &mut node.input {
+            if input == "age" {
+                *input = "label".to_string();
+            }
+        }
+    }
+    let err = runtime
+        .block_on(run(&files(broken.encode_to_vec()), &p, &rows))
+        .expect_err("a broken graph is refused");
+    assert!(err.contains("cannot load"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------
