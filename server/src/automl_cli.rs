@@ -205,23 +205,9 @@ fn print_summary(run: &Value) {
     if s.is_null() {
         return;
     }
-    let metric = s["primary_metric"].as_str().unwrap_or("score");
-    println!(
-        "\n{:>4}  {:<20} {:>12}  {:<10} params",
-        "rank",
-        "estimator",
-        format!("val_{metric}"),
-        "exportable"
-    );
-    for row in s["leaderboard_top"].as_array().into_iter().flatten() {
-        println!(
-            "{:>4}  {:<20} {:>12.5}  {:<10} {}",
-            row["rank"],
-            row["estimator"].as_str().unwrap_or(""),
-            row["validation"][metric].as_f64().unwrap_or(f64::NAN),
-            row["exportable"],
-            row["params"].as_str().unwrap_or("")
-        );
+    println!();
+    for line in leaderboard_lines(s) {
+        println!("{line}");
     }
     println!(
         "\ntrials: {} ({} failed); stopped: {}",
@@ -256,9 +242,74 @@ fn print_summary(run: &Value) {
     }
 }
 
+/// The leaderboard as a table: a header, then one line per trial. Values are formatted as
+/// plain numbers and strings first (JSON values ignore width and alignment).
+fn leaderboard_lines(s: &Value) -> Vec<String> {
+    let metric = s["primary_metric"].as_str().unwrap_or("score");
+    let mut lines = vec![format!(
+        "{:>4}  {:<20} {:>12}  {:<10} params",
+        "rank",
+        "estimator",
+        format!("val_{metric}"),
+        "exportable"
+    )];
+    for row in s["leaderboard_top"].as_array().into_iter().flatten() {
+        let rank = row["rank"]
+            .as_u64()
+            .map_or(String::new(), |r| r.to_string());
+        let exportable = row["exportable"]
+            .as_bool()
+            .map_or(String::new(), |e| e.to_string());
+        lines.push(format!(
+            "{:>4}  {:<20} {:>12.5}  {:<10} {}",
+            rank,
+            row["estimator"].as_str().unwrap_or(""),
+            row["validation"][metric].as_f64().unwrap_or(f64::NAN),
+            exportable,
+            row["params"].as_str().unwrap_or("")
+        ));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaderboard_columns_line_up_with_the_header() {
+        let summary = serde_json::json!({
+            "primary_metric": "f1",
+            "leaderboard_top": [
+                {"rank": 1, "estimator": "random_forest", "validation": {"f1": 0.97},
+                 "exportable": true, "params": "n_trees=50"},
+                {"rank": 12, "estimator": "knn", "validation": {"f1": 0.9},
+                 "exportable": false, "params": "k=5"},
+            ],
+        });
+        let lines = leaderboard_lines(&summary);
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        // Right-aligned rank: every line's rank column ends where "rank" ends.
+        let rank_end = lines[0].find("rank").unwrap() + "rank".len();
+        assert_eq!(&lines[1][..rank_end], "   1", "{lines:#?}");
+        assert_eq!(&lines[2][..rank_end], "  12", "{lines:#?}");
+        // Left-aligned exportable and params: they start where their headers start.
+        let exportable_at = lines[0].find("exportable").unwrap();
+        let params_at = lines[0].find("params").unwrap();
+        assert_eq!(
+            &lines[1][exportable_at..params_at],
+            "true       ",
+            "{lines:#?}"
+        );
+        assert_eq!(
+            &lines[2][exportable_at..params_at],
+            "false      ",
+            "{lines:#?}"
+        );
+        assert_eq!(&lines[1][params_at..], "n_trees=50");
+        let metric_end = lines[0].find("val_f1").unwrap() + "val_f1".len();
+        assert!(lines[1][..metric_end].ends_with("0.97000"), "{lines:#?}");
+    }
 
     #[test]
     fn timeouts_parse_to_minutes() {
