@@ -9,8 +9,7 @@ use deltalake::arrow::compute::{cast_with_options, CastOptions};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::arrow::ipc::reader::{FileReader, StreamReader};
 use deltalake::arrow::ipc::writer::StreamWriter;
-use deltalake::arrow::json::reader::infer_json_schema_from_iterator;
-use deltalake::arrow::json::{ReaderBuilder, WriterBuilder};
+use deltalake::arrow::json::WriterBuilder;
 use deltalake::arrow::util::display::FormatOptions;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::parquet::arrow::ArrowWriter;
@@ -49,12 +48,9 @@ impl Format {
                 Ok(Format::Arrow)
             }
             PARQUET | "application/x-parquet" | "application/parquet" => Ok(Format::Parquet),
-            other => Err(Error::new(
-                ferroflow_core::ErrorCode::BadRequest,
-                format!(
-                    "Unsupported content type '{other}': use {JSON}, {ARROW_STREAM} or {PARQUET}"
-                ),
-            )),
+            other => Err(Error::invalid(format!(
+                "Unsupported content type '{other}': use {JSON}, {ARROW_STREAM} or {PARQUET}"
+            ))),
         }
     }
 
@@ -149,15 +145,6 @@ pub fn decode_body(format: Format, body: Bytes) -> Result<Incoming> {
     }
 }
 
-fn record_objects(records: &[Value]) -> Result<()> {
-    match records.iter().position(|r| !r.is_object()) {
-        Some(i) => Err(Error::invalid(format!(
-            "records[{i}] is not an object of column values"
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// Casts scanned columns back to the table's types (DataFusion reads strings as views).
 pub fn to_table_types(batch: &RecordBatch, table: &Schema) -> Result<RecordBatch> {
     let fields: Vec<Field> = batch
@@ -187,66 +174,6 @@ pub fn to_table_types(batch: &RecordBatch, table: &Schema) -> Result<RecordBatch
         .map_err(|e| Error::internal(format!("cannot assemble rows: {e}")))
 }
 
-/// Decodes JSON records into the given schema; a field the schema does not have is an error.
-pub fn decode_records(records: &[Value], schema: &SchemaRef) -> Result<Incoming> {
-    record_objects(records)?;
-    for (i, r) in records.iter().enumerate() {
-        if let Some(unknown) = r
-            .as_object()
-            .and_then(|o| o.keys().find(|k| schema.field_with_name(k).is_err()))
-        {
-            return Err(unknown_column(unknown, schema, Some(i)));
-        }
-    }
-    // Decoded as nullable: `conform` names a missing key better than the decoder would.
-    let nullable = Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    ));
-    let mut decoder = ReaderBuilder::new(nullable.clone())
-        .with_batch_size(records.len().max(1))
-        .build_decoder()
-        .map_err(|e| bad_data("records", e))?;
-    decoder
-        .serialize(records)
-        .map_err(|e| Error::invalid(format!("Records do not fit the table schema: {e}")))?;
-    let batch = decoder
-        .flush()
-        .map_err(|e| Error::invalid(format!("Records do not fit the table schema: {e}")))?;
-    Ok(Incoming {
-        schema: nullable,
-        batches: batch.into_iter().collect(),
-    })
-}
-
-/// Decodes JSON records whose schema is inferred (a table created from data, a spine);
-/// `timestamps` names columns that hold RFC 3339 strings to be read as timestamps.
-pub fn infer_records(records: &[Value], timestamps: &[&str]) -> Result<Incoming> {
-    if records.is_empty() {
-        return Err(Error::invalid(
-            "records is empty: nothing to take a schema from",
-        ));
-    }
-    record_objects(records)?;
-    let inferred = infer_json_schema_from_iterator(records.iter().map(|v| Ok(v.clone())))
-        .map_err(|e| bad_data("records", e))?;
-    let fields: Vec<Field> = inferred
-        .fields()
-        .iter()
-        .map(|f| {
-            if timestamps.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8 {
-                Field::new(f.name(), model::arrow_type("timestamp"), true)
-            } else {
-                f.as_ref().clone()
-            }
-        })
-        .collect();
-    decode_records(records, &Arc::new(Schema::new(fields)))
-}
-
 fn unknown_column(name: &str, schema: &Schema, row: Option<usize>) -> Error {
     let known: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let at = row.map(|i| format!(" (records[{i}])")).unwrap_or_default();
@@ -262,6 +189,12 @@ pub fn columns_of(schema: &Schema) -> Result<Vec<Column>> {
         .fields()
         .iter()
         .map(|f| {
+            if f.data_type() == &DataType::Null {
+                return Err(Error::invalid(format!(
+                    "Column '{}' holds only nulls, so its type is unknown: give the table a 'schema'",
+                    f.name()
+                )));
+            }
             let t = model::type_of_arrow(f.data_type()).ok_or_else(|| {
                 Error::invalid(format!(
                     "Column '{}' has type {} which a feature table cannot hold",
@@ -279,36 +212,79 @@ pub fn columns_of(schema: &Schema) -> Result<Vec<Column>> {
         .collect()
 }
 
-/// Whether data of type `from` may be written to a column of type `to` without loss or
-/// reinterpretation (Delta's implicit upcasts).
+/// Whether data of type `from` may be written to a column of type `to` at all: numbers into
+/// numbers, text into text, bytes into bytes, times into times. Each value must still fit
+/// exactly (`fit`).
 fn writable(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
-    if from == to || from == &Null {
-        return true;
+    let numeric = |t: &DataType| t.is_integer() || t.is_floating();
+    from == to
+        || from == &Null
+        || (numeric(from) && numeric(to))
+        || matches!(
+            (from, to),
+            (Utf8 | LargeUtf8 | Utf8View, Utf8)
+                | (Binary | LargeBinary | BinaryView, Binary)
+                | (Timestamp(_, _) | Date32 | Date64, Timestamp(_, _))
+                | (Date64, Date32)
+        )
+}
+
+/// One incoming column in the table's type, refused (naming the row, counted from
+/// `first_row`) when a value does not fit or would change: a fraction or an out-of-range number
+/// into an integer, an integer a float cannot hold exactly, nanoseconds into microseconds.
+fn fit(source: &ArrayRef, field: &Field, first_row: usize) -> Result<ArrayRef> {
+    let to = field.data_type();
+    if source.data_type() == to {
+        return Ok(source.clone());
     }
-    let int_rank = |t: &DataType| match t {
-        Int8 => Some(1),
-        Int16 | UInt8 => Some(2),
-        Int32 | UInt16 => Some(3),
-        Int64 | UInt32 => Some(4),
-        _ => None,
+    let column = || {
+        format!(
+            "Column '{}' ({})",
+            field.name(),
+            model::type_of_arrow(to).unwrap_or("?")
+        )
     };
-    match (from, to) {
-        (f, t) if int_rank(f).is_some() && int_rank(t).is_some() => int_rank(f) <= int_rank(t),
-        (f, Float64 | Float32) if int_rank(f).is_some() => true,
-        (Float16 | Float32, Float64) => true,
-        (Float16, Float32) => true,
-        (Utf8 | LargeUtf8 | Utf8View, Utf8) => true,
-        (Binary | LargeBinary | BinaryView, Binary) => true,
-        (Timestamp(_, _) | Date32 | Date64, Timestamp(_, _)) => true,
-        (Date64, Date32) => true,
-        _ => false,
+    if !writable(source.data_type(), to) {
+        return Err(Error::invalid(format!(
+            "Type mismatch for column '{}': the table has {}, the data {}",
+            field.name(),
+            model::type_of_arrow(to).unwrap_or("?"),
+            source.data_type()
+        )));
     }
+    if source.data_type() == &DataType::Null {
+        return Ok(new_null_array(to, source.len()));
+    }
+    let options = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    let round_trip = |a: &ArrayRef| -> Option<ArrayRef> {
+        let c = cast_with_options(a, to, &options).ok()?;
+        let back = cast_with_options(&c, a.data_type(), &options).ok()?;
+        (back.as_ref() == a.as_ref()).then_some(c)
+    };
+    if let Some(c) = round_trip(source) {
+        return Ok(c);
+    }
+    let row = (0..source.len())
+        .find(|&i| round_trip(&source.slice(i, 1)).is_none())
+        .unwrap_or(0);
+    let shown = deltalake::arrow::util::display::array_value_to_string(source, row)
+        .unwrap_or_else(|_| "?".into());
+    Err(Error::invalid(format!(
+        "{}: row {} holds {shown} ({}), which the column cannot hold exactly; nothing was written",
+        column(),
+        first_row + row,
+        source.data_type()
+    )))
 }
 
 /// Fits incoming rows to the table's schema as Delta's schema enforcement does: a missing
-/// column becomes nulls, an unknown column or a type that does not convert is an error, and
-/// primary keys and the timestamp key must not be null. Nothing is written on error.
+/// column becomes nulls, an unknown column, a type that does not convert or a value that would
+/// change is an error, and primary keys and the timestamp key must not be null. Nothing is
+/// written on error.
 pub fn conform(incoming: &Incoming, table: &FeatureTable) -> Result<Vec<RecordBatch>> {
     let target = table.arrow_schema();
     for f in incoming.schema.fields() {
@@ -323,28 +299,13 @@ pub fn conform(incoming: &Incoming, table: &FeatureTable) -> Result<Vec<RecordBa
             )));
         }
     }
-    let options = CastOptions {
-        safe: false,
-        format_options: FormatOptions::default(),
-    };
     let mut out = Vec::with_capacity(incoming.batches.len());
+    let mut first_row = 0;
     for batch in &incoming.batches {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
         for field in target.fields() {
             let array = match incoming.schema.index_of(field.name()) {
-                Ok(i) => {
-                    let source = batch.column(i);
-                    if !writable(source.data_type(), field.data_type()) {
-                        return Err(Error::invalid(format!(
-                            "Type mismatch for column '{}': the table has {}, the data {}",
-                            field.name(),
-                            model::type_of_arrow(field.data_type()).unwrap_or("?"),
-                            source.data_type()
-                        )));
-                    }
-                    cast_with_options(source, field.data_type(), &options)
-                        .map_err(|e| Error::invalid(format!("Column '{}': {e}", field.name())))?
-                }
+                Ok(i) => fit(batch.column(i), field, first_row)?,
                 Err(_) => new_null_array(field.data_type(), batch.num_rows()),
             };
             if !field.is_nullable() && array.null_count() > 0 {
@@ -356,6 +317,7 @@ pub fn conform(incoming: &Incoming, table: &FeatureTable) -> Result<Vec<RecordBa
             }
             columns.push(array);
         }
+        first_row += batch.num_rows();
         if batch.num_rows() > 0 {
             out.push(
                 RecordBatch::try_new(target.clone(), columns)
@@ -428,6 +390,7 @@ pub fn schema_json(schema: &Schema) -> Value {
 mod tests {
     use super::*;
     use crate::model::validate_definition;
+    use crate::records::{decode, infer, Origin};
     use serde_json::json;
 
     fn table() -> FeatureTable {
@@ -459,9 +422,10 @@ mod tests {
     #[test]
     fn records_are_enforced() {
         let t = table();
-        let ok = decode_records(
+        let ok = decode(
             &[json!({"id": 1, "ts": "2024-05-01T12:00:00Z", "x": 1.5})],
             &t.arrow_schema(),
+            Origin::Rows("records"),
         )
         .unwrap();
         let rows = conform(&ok, &t).unwrap();
@@ -471,37 +435,76 @@ mod tests {
         assert!(text.contains("\"ts\":\"2024-05-01T12:00:00Z\""), "{text}");
         assert!(text.contains("\"s\":null"), "{text}");
 
-        let unknown = decode_records(
+        let unknown = decode(
             &[json!({"id": 1, "ts": "2024-05-01T00:00:00Z", "y": 2})],
             &t.arrow_schema(),
+            Origin::Rows("records"),
         );
         assert!(unknown.unwrap_err().message.contains("Unknown column 'y'"));
-        let mismatch = decode_records(
+        let mismatch = decode(
             &[json!({"id": "abc", "ts": "2024-05-01T00:00:00Z"})],
             &t.arrow_schema(),
+            Origin::Rows("records"),
         );
         assert!(mismatch.is_err());
-        let null_key = decode_records(
+        let null_key = decode(
             &[json!({"ts": "2024-05-01T00:00:00Z", "x": 1})],
             &t.arrow_schema(),
+            Origin::Rows("records"),
         )
         .unwrap();
         assert!(conform(&null_key, &t).is_err());
     }
 
     #[test]
+    fn arrow_values_convert_only_when_they_fit_exactly() {
+        use deltalake::arrow::array::{Float64Array, Int64Array, TimestampNanosecondArray};
+        let int = Field::new("i", DataType::Int32, true);
+        let fits: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(-5)]));
+        let out = fit(&fits, &int, 0).unwrap();
+        assert_eq!(out.data_type(), &DataType::Int32);
+        assert_eq!(out.null_count(), 1);
+        let too_big: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3_000_000_000]));
+        let m = fit(&too_big, &int, 10).unwrap_err().message;
+        assert!(m.contains("Column 'i' (integer): row 12 holds 3000000000"), "{m}");
+
+        let long = Field::new("l", DataType::Int64, true);
+        let whole: ArrayRef = Arc::new(Float64Array::from(vec![Some(3.0), None]));
+        assert_eq!(fit(&whole, &long, 0).unwrap().null_count(), 1);
+        let frac: ArrayRef = Arc::new(Float64Array::from(vec![3.0, 3.5]));
+        let m = fit(&frac, &long, 0).unwrap_err().message;
+        assert!(m.contains("row 1 holds 3.5"), "{m}");
+        let double = Field::new("d", DataType::Float64, true);
+        let huge: ArrayRef = Arc::new(Int64Array::from(vec![9_007_199_254_740_993]));
+        assert!(fit(&huge, &double, 0).is_err(), "2^53 + 1 is not a double");
+
+        let ts = Field::new("t", model::arrow_type("timestamp"), true);
+        let whole_us: ArrayRef =
+            Arc::new(TimestampNanosecondArray::from(vec![1_000_000_000i64]).with_timezone("UTC"));
+        assert!(fit(&whole_us, &ts, 0).is_ok());
+        let nanos: ArrayRef =
+            Arc::new(TimestampNanosecondArray::from(vec![1_000_000_001i64]).with_timezone("UTC"));
+        assert!(fit(&nanos, &ts, 0).is_err(), "a nanosecond would be dropped");
+        let text: ArrayRef = Arc::new(deltalake::arrow::array::StringArray::from(vec!["1"]));
+        let m = fit(&text, &long, 0).unwrap_err().message;
+        assert!(m.contains("Type mismatch for column 'l'"), "{m}");
+    }
+
+    #[test]
     fn arrow_types_are_checked() {
         let t = table();
-        let inferred = infer_records(
+        let inferred = infer(
             &[json!({"id": 1, "ts": "2024-05-01T12:00:00Z", "x": 2, "s": "a"})],
             &["ts"],
+            Origin::Rows("records"),
         )
         .unwrap();
         // Integer x into a double column is an upcast.
         conform(&inferred, &t).unwrap();
-        let bad = infer_records(
+        let bad = infer(
             &[json!({"id": 1, "ts": "2024-05-01T12:00:00Z", "x": "2"})],
             &["ts"],
+            Origin::Rows("records"),
         )
         .unwrap();
         let err = conform(&bad, &t).unwrap_err();

@@ -7,6 +7,7 @@ pub mod delta;
 pub mod model;
 pub mod online;
 pub mod pit;
+pub mod records;
 pub mod routes;
 pub mod service;
 pub mod store;

@@ -213,30 +213,16 @@ impl Writer<'_> {
 pub fn entity_key(table: &FeatureTable, values: &[&Value]) -> Result<String> {
     let mut parts = Vec::with_capacity(values.len());
     for (pk, v) in table.primary_keys.iter().zip(values) {
-        let is_string = table
+        let column = table
             .column(pk)
-            .map(|c| c.data_type == "string")
-            .unwrap_or(true);
-        let part = match (is_string, v) {
-            (true, Value::String(s)) => Value::String(s.clone()),
-            (true, Value::Number(n)) => Value::String(n.to_string()),
-            (false, Value::Number(n)) if n.is_i64() => Value::Number(n.clone()),
-            (false, Value::String(s)) => match s.trim().parse::<i64>() {
-                Ok(i) => json!(i),
-                Err(_) => {
-                    return Err(Error::invalid(format!(
-                        "Key '{pk}' of '{}' is an integer; got {v}",
-                        table.name
-                    )))
-                }
-            },
-            _ => {
-                return Err(Error::invalid(format!(
-                    "Key '{pk}' of '{}' cannot be {v}",
-                    table.name
-                )))
-            }
-        };
+            .ok_or_else(|| Error::internal(format!("key column {pk} missing")))?;
+        let part = crate::records::key_part(v, &crate::model::arrow_type(&column.data_type))
+            .map_err(|why| {
+                Error::invalid(format!(
+                    "Key '{pk}' of '{}' ({}): {why}",
+                    table.name, column.data_type
+                ))
+            })?;
         parts.push(part);
     }
     Ok(Value::Array(parts).to_string())

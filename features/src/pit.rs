@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use crate::convert;
 use crate::delta::At;
 use crate::model::FeatureTable;
+use crate::records::{self, Origin};
 use crate::service::FeatureService;
 use crate::store;
 
@@ -285,7 +286,7 @@ impl FeatureService {
         let (spine, spine_schema) = match (spine_spec.records, spine_spec.uri) {
             (Some(records), None) => {
                 let refs: Vec<&str> = ts_columns.iter().map(String::as_str).collect();
-                let incoming = convert::infer_records(&records, &refs)?;
+                let incoming = records::infer(&records, &refs, Origin::Rows("spine.records"))?;
                 let mut batches = Vec::new();
                 for b in incoming.batches {
                     let mut offset = 0;
@@ -547,8 +548,11 @@ impl FeatureService {
                 .map_err(|e| Error::internal(e.to_string()))?,
         ));
         let defaults = Value::Object(lookup.default_values.clone());
-        let fill = convert::decode_records(&[defaults], &fill_schema)
-            .map_err(|e| Error::invalid(format!("{}: {}", at("default_values"), e.message)))?;
+        let fill = records::decode(
+            &[defaults],
+            &fill_schema,
+            Origin::Object(&at("default_values")),
+        )?;
         let fill = fill
             .batches
             .into_iter()

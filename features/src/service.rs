@@ -20,6 +20,7 @@ use crate::convert::{self, Incoming};
 use crate::delta::{key_filter, At, DeltaStore};
 use crate::model::{self, Column, FeatureTable};
 use crate::online::OnlineStore;
+use crate::records::{self, Origin};
 use crate::store;
 
 /// What a create call carries.
@@ -130,7 +131,11 @@ impl FeatureService {
             (Some(schema), _, _) => schema.clone(),
             (None, Some(d), _) => convert::columns_of(&d.schema)?,
             (None, None, Some(records)) => {
-                let d = convert::infer_records(records, &ts.into_iter().collect::<Vec<_>>())?;
+                let d = records::infer(
+                    records,
+                    &ts.into_iter().collect::<Vec<_>>(),
+                    Origin::Rows("records"),
+                )?;
                 let cols = convert::columns_of(&d.schema)?;
                 data = Some(d);
                 cols
@@ -165,7 +170,11 @@ impl FeatureService {
         };
         if data.is_none() {
             if let (Some(records), Some(_)) = (&req.records, &req.schema) {
-                data = Some(convert::decode_records(records, &table.arrow_schema())?);
+                data = Some(records::decode(
+                    records,
+                    &table.arrow_schema(),
+                    Origin::Rows("records"),
+                )?);
             }
         }
         let rows = match &data {
@@ -359,7 +368,7 @@ impl FeatureService {
     /// Decodes JSON records against a table's schema.
     pub async fn decode_records(&self, name: &str, records: &[Value]) -> Result<Incoming> {
         let table = self.get(name).await?;
-        convert::decode_records(records, &table.arrow_schema())
+        records::decode(records, &table.arrow_schema(), Origin::Rows("records"))
     }
 
     pub async fn read(

@@ -244,7 +244,19 @@ async fn schema_violations_are_400_and_write_nothing(app: &TestApp) {
             json!([{"id": 2, "score": 1.0, "color": "red"}]),
             "Unknown column 'color'",
         ),
-        (json!([{"id": 2, "score": "high"}]), ""),
+        (
+            json!([{"id": 2, "score": "high"}]),
+            "records[0]: column 'score' (double): the string \"high\" is not a number",
+        ),
+        // A fraction into the integer key must not land on (and overwrite) key 1.
+        (
+            json!([{"id": 2, "score": 1.0}, {"id": 1.25, "score": 9.0}]),
+            "records[1]: column 'id' (long): 1.25 is not an integer",
+        ),
+        (
+            json!([{"id": 2, "score": 1.0, "segment": 7}]),
+            "records[0]: column 'segment' (string): 7 is not a string",
+        ),
         (json!([{"score": 1.0}]), "key"),
         (
             json!([{"id": 5, "score": 1.0}, {"id": 5, "score": 2.0}]),
@@ -264,6 +276,7 @@ async fn schema_violations_are_400_and_write_nothing(app: &TestApp) {
     }
     let (v, rows) = rows(app, json!({"name": "strict"})).await;
     assert_eq!((v, rows.len()), (1, 1), "nothing written");
+    assert_eq!(rows[0], json!({"id": 1, "score": 1.0, "segment": "a"}));
     for bad in [
         json!({"name": "t1", "primary_keys": ["nope"], "schema": users_schema()}),
         json!({"name": "t2", "primary_keys": ["score"], "schema": users_schema()}),
