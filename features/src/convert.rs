@@ -466,7 +466,10 @@ mod tests {
         assert_eq!(out.null_count(), 1);
         let too_big: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3_000_000_000]));
         let m = fit(&too_big, &int, 10).unwrap_err().message;
-        assert!(m.contains("Column 'i' (integer): row 12 holds 3000000000"), "{m}");
+        assert!(
+            m.contains("Column 'i' (integer): row 12 holds 3000000000"),
+            "{m}"
+        );
 
         let long = Field::new("l", DataType::Int64, true);
         let whole: ArrayRef = Arc::new(Float64Array::from(vec![Some(3.0), None]));
@@ -484,7 +487,10 @@ mod tests {
         assert!(fit(&whole_us, &ts, 0).is_ok());
         let nanos: ArrayRef =
             Arc::new(TimestampNanosecondArray::from(vec![1_000_000_001i64]).with_timezone("UTC"));
-        assert!(fit(&nanos, &ts, 0).is_err(), "a nanosecond would be dropped");
+        assert!(
+            fit(&nanos, &ts, 0).is_err(),
+            "a nanosecond would be dropped"
+        );
         let text: ArrayRef = Arc::new(deltalake::arrow::array::StringArray::from(vec!["1"]));
         let m = fit(&text, &long, 0).unwrap_err().message;
         assert!(m.contains("Type mismatch for column 'l'"), "{m}");

@@ -525,9 +525,9 @@ mod tests {
             "ms, UTC, an offset, no zone (UTC), a microsecond"
         );
         for bad in [
-            json!(1_709_251_200i64),             // seconds
-            json!(1_709_251_200_000_000i64),     // microseconds
-            json!(1_709_251_200_000.5),          // a fraction of a millisecond
+            json!(1_709_251_200i64),               // seconds
+            json!(1_709_251_200_000_000i64),       // microseconds
+            json!(1_709_251_200_000.5),            // a fraction of a millisecond
             json!("2024-03-01T00:00:00.0000001Z"), // below a microsecond
             json!("yesterday"),
             json!(true),
@@ -552,7 +552,10 @@ mod tests {
                 .value(0),
             19783
         );
-        assert_eq!(ok.batches[0].column(1).as_binary::<i32>().value(0), [0, 255]);
+        assert_eq!(
+            ok.batches[0].column(1).as_binary::<i32>().value(0),
+            [0, 255]
+        );
         assert!(refused(json!([{"b": "0g"}]), &[("b", "binary")]).contains("hex"));
         assert!(refused(json!([{"d": "03/01/2024"}]), &[("d", "date")]).contains("YYYY-MM-DD"));
     }
@@ -589,13 +592,19 @@ mod tests {
         .unwrap_err()
         .message;
         assert!(m.starts_with("spine.records[1]: column 'a'"), "{m}");
-            let t = infer(
-            &[json!({"t": "2024-03-01T00:00:00Z"}), json!({"t": 1_709_251_200_000i64})],
+        let t = infer(
+            &[
+                json!({"t": "2024-03-01T00:00:00Z"}),
+                json!({"t": 1_709_251_200_000i64}),
+            ],
             &["t"],
             Origin::Rows("spine.records"),
         )
         .unwrap();
-        assert!(matches!(t.schema.field(0).data_type(), DataType::Timestamp(_, _)));
+        assert!(matches!(
+            t.schema.field(0).data_type(),
+            DataType::Timestamp(_, _)
+        ));
     }
 
     #[test]
