@@ -4,11 +4,13 @@
 use std::time::{Duration, Instant};
 
 use ferroflow_e2e::{backend_tests, TestApp};
+use ferroflow_serving::mlmodel::Schema;
 use serde_json::{json, Value};
 
 backend_tests!(
     sweep_logs_trials_exports_and_registers_the_best_model,
     bad_requests_are_400_and_write_nothing,
+    columns_named_like_outputs_and_yes_no_text_give_servable_models,
 );
 
 /// 150 rows: two numeric columns (one with gaps), a categorical one, a three-class target.
@@ -269,4 +271,210 @@ async fn bad_requests_are_400_and_write_nothing(app: &TestApp) {
         1,
         "{experiments}"
     );
+}
+
+/// 200 rows whose feature columns are named like the graph's outputs (`label`,
+/// `probabilities`, `variable`), plus a yes/no column, a class target and a numeric target.
+fn colliding_dataset() -> String {
+    let mut csv = String::from("label,probabilities,variable,idp,outcome,amount\n");
+    for i in 0..200u32 {
+        let idp = i % 3 != 0;
+        let label = ((i * 7) % 23) as f64 / 4.0;
+        let probabilities = ((i * 11) % 13) as f64;
+        let variable = if i % 17 == 0 {
+            String::new()
+        } else {
+            format!("{}", ((i * 5) % 19) as f64 / 2.0)
+        };
+        let good = idp && label > 1.5 || label > 4.5;
+        let amount = label * 3.0 + if idp { 10.0 } else { 0.0 } + probabilities / 10.0;
+        csv += &format!(
+            "{label},{probabilities},{variable},{},{},{amount}\n",
+            if idp { "yes" } else { "no" },
+            if good { "good" } else { "bad" }
+        );
+    }
+    csv
+}
+
+/// GETs an artifact through the proxied artifacts API: JSON files parsed, others as text.
+async fn artifact(app: &TestApp, artifact_uri: &str, path: &str) -> Value {
+    let rest = artifact_uri
+        .strip_prefix("mlflow-artifacts:/")
+        .unwrap_or_else(|| panic!("not a proxied artifact URI: {artifact_uri}"));
+    let (status, v) = app
+        .raw(
+            reqwest::Method::GET,
+            &format!("/api/2.0/mlflow-artifacts/artifacts/{rest}/{path}"),
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{path}: {v}");
+    v
+}
+
+/// Runs a sweep to SUCCEEDED and returns the job.
+async fn sweep(app: &TestApp, uri: &str, target: &str, problem: &str, model: &str) -> Value {
+    let exclude = if target == "outcome" {
+        "amount"
+    } else {
+        "outcome"
+    };
+    let (status, v) = start(
+        app,
+        json!({
+            "dataset": uri, "target_col": target, "problem_type": problem,
+            "timeout_minutes": 0.1, "exclude_cols": [exclude],
+            "register_model_name": model, "seed": 3,
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let id = v["automl_run"]["id"].as_str().unwrap().to_string();
+    let run = wait(app, &id).await;
+    assert_eq!(run["state"], "SUCCEEDED", "{run}");
+    run
+}
+
+async fn columns_named_like_outputs_and_yes_no_text_give_servable_models(app: &TestApp) {
+    let uri = dataset_uri(app, "colliding.csv", &colliding_dataset()).await;
+    let ort = std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| !p.is_empty());
+    if !ort {
+        eprintln!("ORT_DYLIB_PATH is not set: the exports are checked without ONNX Runtime and not served");
+    }
+    for (target, problem, outputs) in [
+        (
+            "outcome",
+            "classification",
+            vec!["predicted_label", "predicted_probabilities"],
+        ),
+        ("amount", "regression", vec!["predicted_variable"]),
+    ] {
+        let model = format!("colliding-{problem}");
+        let run = sweep(app, &uri, target, problem, &model).await;
+        let summary = &run["summary"];
+        let checked = &summary["model"]["onnx_vs_native"];
+        if ort {
+            // Checked by loading the exported graph in ONNX Runtime, not by our own evaluation.
+            assert!(
+                checked["checked_with"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("onnxruntime ")),
+                "{checked}"
+            );
+        }
+        assert_eq!(summary["export_rejected"], json!([]), "{summary}");
+
+        // The model takes the columns as the client has them: idp as text, in the signature
+        // and in the input example.
+        let artifact_uri = summary["model"]["artifact_uri"].as_str().unwrap();
+        let example = artifact(app, artifact_uri, "input_example.json").await;
+        assert_eq!(
+            example["columns"],
+            json!(["label", "probabilities", "variable", "idp"]),
+            "{example}"
+        );
+        for row in example["data"].as_array().unwrap() {
+            assert!(row[3] == "yes" || row[3] == "no", "{example}");
+        }
+        let Value::String(text) = artifact(app, artifact_uri, "MLmodel").await else {
+            panic!("MLmodel is YAML text")
+        };
+        let mlmodel = ferroflow_serving::MlModel::parse(&text).expect("MLmodel parses");
+        let signature = mlmodel.signature.expect("a signature");
+        let tensors = |schema: Option<Schema>| match schema {
+            Some(Schema::Tensors(t)) => t
+                .into_iter()
+                .map(|t| (t.name.unwrap_or_default(), t.dtype_name))
+                .collect::<Vec<_>>(),
+            other => panic!("not a tensor schema: {other:?}"),
+        };
+        let inputs = tensors(signature.inputs);
+        assert_eq!(
+            inputs,
+            [
+                ("label".to_string(), "float32".to_string()),
+                ("probabilities".to_string(), "float32".to_string()),
+                ("variable".to_string(), "float32".to_string()),
+                ("idp".to_string(), "object".to_string()),
+            ]
+        );
+        let names: Vec<String> = tensors(signature.outputs)
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        assert_eq!(names, outputs);
+        if !ort {
+            continue;
+        }
+
+        // Served: the raw held-out rows (yes/no as text) answer what the native model answers.
+        let (_, parent) = app
+            .get(&format!(
+                "runs/get?run_id={}",
+                run["parent_run_id"].as_str().unwrap()
+            ))
+            .await;
+        let native = artifact(
+            app,
+            parent["run"]["info"]["artifact_uri"].as_str().unwrap(),
+            "native_predictions.json",
+        )
+        .await;
+        let (status, endpoint) = app
+            .raw(
+                reqwest::Method::POST,
+                "/api/2.0/serving-endpoints",
+                &json!({"name": model, "config": {"served_models": [
+                    {"model_name": model, "model_version": "1"}
+                ]}})
+                .to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{endpoint}");
+        let (status, served) = app
+            .raw(
+                reqwest::Method::POST,
+                &format!("/serving-endpoints/{model}/invocations"),
+                &json!({"dataframe_split": {"columns": native["columns"], "data": native["data"]}})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{served}");
+        let predictions = &served["predictions"];
+        let want = &native["predictions"];
+        for output in &outputs {
+            assert!(
+                predictions.get(output).is_some(),
+                "{output} not in {served}"
+            );
+        }
+        match problem {
+            "classification" => {
+                assert_eq!(predictions["predicted_label"], want["predicted_label"]);
+                let got = predictions["predicted_probabilities"].as_array().unwrap();
+                let want = want["predicted_probabilities"].as_array().unwrap();
+                assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(want) {
+                    for (a, b) in g.as_array().unwrap().iter().zip(w.as_array().unwrap()) {
+                        let d = (a.as_f64().unwrap() - b.as_f64().unwrap()).abs();
+                        assert!(d <= 1e-5, "{a} vs {b}");
+                    }
+                }
+            }
+            _ => {
+                let got = predictions["predicted_variable"].as_array().unwrap();
+                let want = want["predicted_variable"].as_array().unwrap();
+                assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(want) {
+                    let g = g
+                        .as_array()
+                        .map_or_else(|| g.as_f64(), |a| a[0].as_f64())
+                        .unwrap();
+                    let w = w.as_f64().unwrap();
+                    assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{g} vs {w}");
+                }
+            }
+        }
+    }
 }
