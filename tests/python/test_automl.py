@@ -16,6 +16,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import mlflow
 import mlflow.artifacts
+import mlflow.models
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -530,3 +532,104 @@ def test_cli_regress_registers_the_best_model(rest, data_dir, tracking_uri, tmp_
     )
     assert got.status_code == 200, got.text
     assert got.json()["model_version"]["source"].startswith("models:/m-"), got.text
+
+
+def _yes_no_frame() -> pd.DataFrame:
+    """Yes/no and Y/N text columns that decide the class, and a column of logarithms written
+    with six decimals (6.907755 and the like: exact in the file, noise once widened from f32)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    idp = rng.choice(["yes", "no"], size=n)
+    smoker = rng.choice(["Y", "N"], size=n)
+    x = np.round(rng.normal(size=n), 3)
+    dose = np.round(np.log(rng.integers(1, 2000, size=n).astype(float)), 6)
+    score = (idp == "yes") * 2.0 + (smoker == "Y") * 1.0 + x
+    return pd.DataFrame(
+        {"idp": idp, "smoker": smoker, "x": x, "dose": dose, "risk": np.where(score > 1.5, "high", "low")}
+    )
+
+
+def test_boolean_text_columns_take_the_raw_values_everywhere(rest, client, data_dir, caplog):
+    frame = _yes_no_frame()
+    frame.to_csv(data_dir / "yes_no.csv", index=False)
+    model_name = unique_name("automl-yes-no")
+    done = _sweep(
+        rest, data_dir, "yes_no.csv", 0.15,
+        target_col="risk", problem_type="classification", register_model_name=model_name, seed=5,
+    )  # fmt: skip
+    summary = done["summary"]
+    checked = summary["model"]["onnx_vs_native"]
+    assert checked["checked_with"].startswith("onnxruntime "), checked
+    assert checked["labels_differ"] == 0, checked
+
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}/1", dst_path=tempfile.mkdtemp()))
+    # The signature takes the text columns as text.
+    meta = mlflow.models.Model.load(str(local / "MLmodel"))
+    specs = {s.name: s for s in meta.signature.inputs.inputs}
+    assert specs["idp"].type == np.dtype("O") and specs["smoker"].type == np.dtype("O"), specs
+    assert specs["x"].type == np.dtype("float32"), specs
+
+    # The input example holds rows of the file as written: the words, and 6.907755, not
+    # 6.907754898071289.
+    example = json.loads((local / "input_example.json").read_text())
+    assert example["columns"] == ["idp", "smoker", "x", "dose"], example
+    file_rows = {tuple(r) for r in frame[["idp", "smoker", "x", "dose"]].itertuples(index=False)}
+    assert example["data"], example
+    for row in example["data"]:
+        assert tuple(row) in file_rows, (row, example)
+
+    # Only what scoring needs, as ranges: no exact pins, no onnx package.
+    requirements = [r.strip() for r in (local / "requirements.txt").read_text().splitlines() if r.strip()]
+    assert requirements, requirements
+    for r in requirements:
+        assert "==" not in r, requirements
+        assert not r.startswith("onnx") or r.startswith("onnxruntime"), requirements
+    assert any(r.startswith("onnxruntime") for r in requirements), requirements
+
+    native = _native(client, done["parent_run_id"])
+    want = native["predictions"]
+    rows = pd.DataFrame(native["data"], columns=native["columns"])
+    assert set(rows["idp"]) <= {"yes", "no"} and set(rows["smoker"]) <= {"Y", "N"}, rows
+
+    # onnxruntime in Python, fed the raw words.
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(local / "model.onnx"), providers=["CPUExecutionProvider"])
+    types = {i.name: i.type for i in session.get_inputs()}
+    assert types == {"idp": "tensor(string)", "smoker": "tensor(string)", "x": "tensor(float)",
+                     "dose": "tensor(float)"}, types  # fmt: skip
+    feeds = {
+        name: rows[[name]].to_numpy(dtype=object if kind == "tensor(string)" else np.float32)
+        for name, kind in types.items()
+    }
+    labels, probabilities = session.run(["label", "probabilities"], feeds)
+    _assert_classes_match({"label": labels.tolist(), "probabilities": probabilities.tolist()}, want, "onnxruntime")
+
+    # mlflow.pyfunc on the frame as pandas reads it, with no dependency-mismatch warning.
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}/1")
+    mismatches = [r.getMessage() for r in caplog.records if "mismatch" in r.getMessage().lower()]
+    assert not mismatches, mismatches
+    out = pyfunc.predict(rows)
+    if isinstance(out, pd.DataFrame):
+        out = {c: out[c].tolist() for c in out.columns}
+    got_labels = [x.decode() if isinstance(x, bytes) else x for x in np.asarray(out["label"]).reshape(-1).tolist()]
+    _assert_classes_match({"label": got_labels, "probabilities": np.asarray(out["probabilities"]).tolist()}, want, "pyfunc")
+
+    # Scoring needs onnxruntime, not the onnx package.
+    script = (
+        "import sys; sys.modules['onnx'] = None\n"
+        "import json, mlflow.pyfunc, numpy as np, pandas as pd\n"
+        f"m = mlflow.pyfunc.load_model({str(local)!r})\n"
+        f"rows = pd.DataFrame({native['data']!r}, columns={native['columns']!r})\n"
+        "labels = np.asarray(m.predict(rows)['label']).reshape(-1).tolist()\n"
+        "print(json.dumps([v.decode() if isinstance(v, bytes) else str(v) for v in labels]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [str(v) for v in want["label"]], proc.stdout
+
+    # /invocations of a serving endpoint, given the raw rows.
+    served = _serve(rest, _create_endpoint(rest, model_name, "1"), native)
+    _assert_classes_match(served, want, "served")
