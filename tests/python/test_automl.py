@@ -13,6 +13,7 @@ AutoML is ferroflow-only: every test is skipped against the reference mlflow ser
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -549,7 +550,7 @@ def _yes_no_frame() -> pd.DataFrame:
     )
 
 
-def test_boolean_text_columns_take_the_raw_values_everywhere(rest, client, data_dir, caplog):
+def test_boolean_text_columns_take_the_raw_values_everywhere(rest, client, data_dir):
     frame = _yes_no_frame()
     frame.to_csv(data_dir / "yes_no.csv", index=False)
     model_name = unique_name("automl-yes-no")
@@ -605,12 +606,21 @@ def test_boolean_text_columns_take_the_raw_values_everywhere(rest, client, data_
     labels, probabilities = session.run(["label", "probabilities"], feeds)
     _assert_classes_match({"label": labels.tolist(), "probabilities": probabilities.tolist()}, want, "onnxruntime")
 
-    # mlflow.pyfunc on the frame as pandas reads it, with no dependency-mismatch warning.
-    caplog.clear()
-    with caplog.at_level("WARNING"):
+    # mlflow.pyfunc on the frame as pandas reads it, with no dependency-mismatch warning (the
+    # "mlflow" logger does not propagate, so its records are collected on it).
+    warnings_seen: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            warnings_seen.append(record.getMessage())
+
+    collect = _Collect(level=logging.WARNING)
+    logging.getLogger("mlflow").addHandler(collect)
+    try:
         pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}/1")
-    mismatches = [r.getMessage() for r in caplog.records if "mismatch" in r.getMessage().lower()]
-    assert not mismatches, mismatches
+    finally:
+        logging.getLogger("mlflow").removeHandler(collect)
+    assert not [w for w in warnings_seen if "mismatch" in w.lower()], warnings_seen
     out = pyfunc.predict(rows)
     if isinstance(out, pd.DataFrame):
         out = {c: out[c].tolist() for c in out.columns}
