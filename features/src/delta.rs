@@ -3,7 +3,7 @@
 //! bucket handle, so one set of credentials serves artifacts and feature tables.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::RecordBatch;
@@ -19,7 +19,7 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use ferroflow_core::{Error, Result};
 use ferroflow_tracking::artifacts::StoreRoot;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use serde_json::{json, Value};
 use url::Url;
@@ -84,16 +84,37 @@ pub fn delta_error(context: &str, e: DeltaTableError) -> Error {
     }
 }
 
+/// One commit of a table's log, with the time that both `history` shows and time travel
+/// resolves against.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub version: i64,
+    /// Milliseconds since the epoch: the commit's in-commit timestamp, else its
+    /// `commitInfo.timestamp`, else the log file's modification time; raised where needed to
+    /// one millisecond after the previous commit's, so the times increase with the versions.
+    pub timestamp: i64,
+    /// The commit's `commitInfo` action, when it has one.
+    pub info: Option<Value>,
+}
+
+/// Commit times already read, by log file (URL, e-tag or modification time, size): a commit
+/// file never changes, so its time is read once. Cleared when it grows past this many.
+const COMMIT_TIME_CACHE: usize = 100_000;
+
 /// Where feature tables live and how they are opened.
 #[derive(Clone, Debug)]
 pub struct DeltaStore {
     root: StoreRoot,
+    commit_times: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl DeltaStore {
     pub fn new(root: StoreRoot) -> DeltaStore {
         register_schemes();
-        DeltaStore { root }
+        DeltaStore {
+            root,
+            commit_times: Arc::default(),
+        }
     }
 
     /// The URL of `<destination>/<relative>`.
@@ -171,39 +192,170 @@ impl DeltaStore {
             .map_err(|e| delta_error("Cannot open the table", e))
     }
 
-    /// Opens a table at its latest state, a version or a point in time.
+    /// Opens a table at its latest state, a version or a point in time. A time resolves to
+    /// the latest version committed at or before it, by the commit times `history` shows; a
+    /// time before the first commit in the log is a 400.
     pub async fn open(&self, location: &str, at: At) -> Result<DeltaTable> {
+        let at = match at {
+            At::Time(t) => At::Version(self.version_at(location, t).await?),
+            other => other,
+        };
         let mut builder = self.builder(location)?;
         builder = match at {
-            At::Latest => builder,
+            At::Latest | At::Time(_) => builder,
             At::Version(v) => {
                 if v < 0 {
                     return Err(Error::invalid(format!("as_of_version {v} is negative")));
                 }
                 builder.with_version(v as u64)
             }
-            At::Time(t) => builder.with_timestamp(t),
         };
         match builder.load().await {
             Ok(t) => Ok(t),
-            Err(e) => {
-                let message = e.to_string();
-                match at {
-                    At::Version(v) => {
-                        let latest = self.latest_version(location).await.unwrap_or(-1);
-                        Err(Error::invalid(format!(
-                            "Cannot time travel the table to version {v}: available versions \
-                             are 0 to {latest}"
-                        )))
-                    }
-                    At::Time(t) => Err(Error::invalid(format!(
-                        "Cannot time travel the table to {}: {message}",
-                        t.to_rfc3339()
-                    ))),
-                    At::Latest => Err(delta_error("Cannot open the table", e)),
+            Err(e) => match at {
+                At::Version(v) => {
+                    let latest = self.latest_version(location).await.unwrap_or(-1);
+                    Err(Error::invalid(format!(
+                        "Cannot time travel the table to version {v}: available versions \
+                         are 0 to {latest}"
+                    )))
                 }
+                At::Latest | At::Time(_) => Err(delta_error("Cannot open the table", e)),
+            },
+        }
+    }
+
+    /// The version a point in time selects: the latest commit at or before it (the latest
+    /// version for a time after the last commit).
+    pub async fn version_at(&self, location: &str, t: DateTime<Utc>) -> Result<i64> {
+        let commits = self.commits(location, None).await?;
+        let target = t.timestamp_millis();
+        let Some(first) = commits.first() else {
+            return Err(Error::not_found(format!(
+                "Cannot open the table: no Delta commits at {location}"
+            )));
+        };
+        commits
+            .iter()
+            .rev()
+            .find(|c| c.timestamp <= target)
+            .map(|c| c.version)
+            .ok_or_else(|| {
+                let first_time = DateTime::<Utc>::from_timestamp_millis(first.timestamp)
+                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_else(|| first.timestamp.to_string());
+                Error::invalid(format!(
+                    "Cannot time travel the table to {}: it is before the table's first \
+                     commit (version {} at {first_time}, {} ms)",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    first.version,
+                    first.timestamp
+                ))
+            })
+    }
+
+    /// The commits in the table's log, oldest first (only the newest `limit` when given;
+    /// their times are still made increasing over the whole log).
+    pub async fn commits(&self, location: &str, limit: Option<usize>) -> Result<Vec<Commit>> {
+        let handle = self.handle(location)?;
+        let log_store = handle.log_store();
+        let store = log_store.object_store(None);
+        let log_path = log_store.log_path().clone();
+        let mut files: Vec<(i64, object_store::ObjectMeta)> = store
+            .list(Some(&log_path))
+            .try_filter_map(|meta| {
+                // Commit files only (`<20 digits>.json` directly in `_delta_log/`).
+                let version = meta
+                    .location
+                    .filename()
+                    .and_then(|f| f.strip_suffix(".json"))
+                    .filter(|v| v.len() == 20 && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .filter(|_| {
+                        meta.location.prefix_match(&log_path).map(|p| p.count()) == Some(1)
+                    });
+                futures_util::future::ready(Ok(version.map(|v| (v, meta))))
+            })
+            .try_collect()
+            .await
+            .map_err(|e| Error::internal(format!("Cannot list the table's log: {e}")))?;
+        files.sort_unstable_by_key(|(v, _)| *v);
+        let keep_info_from = files.len().saturating_sub(limit.unwrap_or(usize::MAX));
+        let table_url = location.trim_end_matches('/');
+        let cache_key = |meta: &object_store::ObjectMeta| {
+            format!(
+                "{table_url}/{}@{}:{}",
+                meta.location,
+                meta.e_tag
+                    .clone()
+                    .unwrap_or_else(|| meta.last_modified.timestamp_micros().to_string()),
+                meta.size
+            )
+        };
+        let read = files.into_iter().enumerate().map(|(i, (version, meta))| {
+            let store = store.clone();
+            let key = cache_key(&meta);
+            let cached = self
+                .commit_times
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .copied();
+            async move {
+                let want_info = i >= keep_info_from;
+                let (time, info) = match (cached, want_info) {
+                    (Some(t), false) => (Some(t), None),
+                    _ => {
+                        let bytes = store
+                            .get(&meta.location)
+                            .await
+                            .map_err(|e| {
+                                Error::internal(format!("Cannot read {}: {e}", meta.location))
+                            })?
+                            .bytes()
+                            .await
+                            .map_err(|e| {
+                                Error::internal(format!("Cannot read {}: {e}", meta.location))
+                            })?;
+                        let info = commit_info(&bytes);
+                        let time = info.as_ref().and_then(|i| {
+                            i.get("inCommitTimestamp")
+                                .or_else(|| i.get("timestamp"))
+                                .and_then(Value::as_i64)
+                        });
+                        (time, info)
+                    }
+                };
+                let time = time.unwrap_or_else(|| meta.last_modified.timestamp_millis());
+                Ok::<_, Error>((version, time, key, info))
+            }
+        });
+        let read: Vec<_> = futures_util::stream::iter(read)
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let mut cache = self.commit_times.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() + read.len() > COMMIT_TIME_CACHE {
+            cache.clear();
+        }
+        let mut commits = Vec::with_capacity(read.len());
+        let mut previous: Option<i64> = None;
+        for (i, (version, time, key, info)) in read.into_iter().enumerate() {
+            cache.insert(key, time);
+            let timestamp = match previous {
+                Some(p) if time <= p => p + 1,
+                _ => time,
+            };
+            previous = Some(timestamp);
+            if i >= keep_info_from {
+                commits.push(Commit {
+                    version,
+                    timestamp,
+                    info,
+                });
             }
         }
+        Ok(commits)
     }
 
     pub async fn latest_version(&self, location: &str) -> Result<i64> {
@@ -253,6 +405,17 @@ impl DeltaStore {
     ) -> Result<(i64, Value)> {
         let table = self.open(location, At::Latest).await?;
         let n: usize = rows.iter().map(|b| b.num_rows()).sum();
+        // An overwrite with no rows empties the table; deltalake wants one batch for that.
+        let rows = if rows.is_empty() {
+            let schema = table
+                .snapshot()
+                .map_err(|e| delta_error("Cannot overwrite the table", e))?
+                .snapshot()
+                .arrow_schema();
+            vec![RecordBatch::new_empty(schema)]
+        } else {
+            rows
+        };
         let written = table
             .write(rows)
             .with_save_mode(SaveMode::Overwrite)
@@ -373,28 +536,28 @@ impl DeltaStore {
         Ok(df)
     }
 
-    /// Commit history, newest first.
+    /// Commit history, newest first, with the commit times time travel resolves against.
     pub async fn history(&self, location: &str, limit: Option<usize>) -> Result<Vec<Value>> {
-        let table = self.open(location, At::Latest).await?;
-        let latest = table.version().map(|v| v as i64).unwrap_or(0);
-        let infos: Vec<_> = table
-            .history(limit)
-            .try_collect()
-            .await
-            .map_err(|e| delta_error("Cannot read the table's history", e))?;
-        Ok(infos
+        let commits = self.commits(location, limit).await?;
+        if commits.is_empty() {
+            return Err(Error::not_found(format!(
+                "Cannot read the table's history: no Delta commits at {location}"
+            )));
+        }
+        Ok(commits
             .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
+            .rev()
+            .map(|c| {
+                let info = c.info.unwrap_or(Value::Null);
                 json!({
-                    "version": latest - i as i64,
+                    "version": c.version,
                     "timestamp": c.timestamp,
-                    "operation": c.operation,
-                    "operation_parameters": c.operation_parameters,
-                    "operation_metrics": c.info.get("operationMetrics"),
-                    "read_version": c.read_version,
-                    "user_name": c.info.get("userName"),
-                    "engine_info": c.engine_info,
+                    "operation": info.get("operation"),
+                    "operation_parameters": info.get("operationParameters"),
+                    "operation_metrics": info.get("operationMetrics"),
+                    "read_version": info.get("readVersion"),
+                    "user_name": info.get("userName"),
+                    "engine_info": info.get("engineInfo"),
                 })
             })
             .collect())
@@ -483,6 +646,14 @@ impl DeltaStore {
         metadata.insert("userName".to_string(), Value::String(user.to_string()));
         CommitProperties::default().with_metadata(metadata)
     }
+}
+
+/// The `commitInfo` action of a commit file, if it has one.
+fn commit_info(bytes: &[u8]) -> Option<Value> {
+    serde_json::Deserializer::from_slice(bytes)
+        .into_iter::<Value>()
+        .filter_map(|action| action.ok())
+        .find_map(|mut action| action.get_mut("commitInfo").map(Value::take))
 }
 
 fn create_error(location: &str, e: DeltaTableError) -> Error {

@@ -5,7 +5,7 @@
 //! JSON rendering of the key: every replica reads the same rows, so replicas agree as soon as
 //! a publication commits, and the publication and its recorded version commit together.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use deltalake::arrow::array::{Array, ArrayRef, RecordBatch};
 use deltalake::arrow::array::{Int64Array, UInt32Array};
@@ -14,6 +14,7 @@ use deltalake::arrow::datatypes::{DataType, TimeUnit};
 use deltalake::arrow::json::writer::LineDelimited;
 use deltalake::arrow::json::WriterBuilder;
 use deltalake::datafusion::prelude::DataFrame;
+use deltalake::DeltaTable;
 use ferroflow_core::{now_millis, Db, Error, Result};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -163,6 +164,24 @@ impl Writer<'_> {
                     }
                     invocation
                         .invoke_async::<i64>(conn)
+                        .await
+                        .map_err(redis_error)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes the rows of keys the table no longer has (an incremental publication).
+    async fn delete(&mut self, keys: &[String]) -> Result<()> {
+        match self {
+            Writer::Sql(p) => p.delete(keys).await,
+            Writer::Redis { conn, target, .. } => {
+                for chunk in keys.chunks(1000) {
+                    redis::cmd("HDEL")
+                        .arg(target.as_str())
+                        .arg(chunk)
+                        .query_async::<i64>(conn)
                         .await
                         .map_err(redis_error)?;
                 }
@@ -413,6 +432,33 @@ fn take_rows(
     ))
 }
 
+/// The distinct keys of the rows of `df`, read from the key columns only.
+async fn distinct_keys(table: &FeatureTable, df: DataFrame) -> Result<HashSet<String>> {
+    let columns: Vec<&str> = table.primary_keys.iter().map(String::as_str).collect();
+    let mut stream = df
+        .select_columns(&columns)
+        .map_err(internal)?
+        .execute_stream()
+        .await
+        .map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
+    let mut keys = HashSet::new();
+    while let Some(batch) = stream.next().await {
+        let batch =
+            batch.map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
+        keys.extend(batch_keys(table, &batch)?);
+    }
+    Ok(keys)
+}
+
+/// What changed in a table's files between the published version and the latest one.
+struct FileChanges {
+    /// The table at the published version.
+    before: DeltaTable,
+    added: Vec<String>,
+    removed: Vec<String>,
+    unchanged: Vec<String>,
+}
+
 /// One table's part of a lookup request.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -425,9 +471,14 @@ pub struct LookupRequest {
 }
 
 impl FeatureService {
-    /// Copies the latest row per key into the online store: all rows (`full`), or only the
-    /// rows in files added since the last published version (`incremental`; a full publish
-    /// when nothing was published yet). Returns the version published and rows written.
+    /// Copies the latest row per key into the online store: all rows (`full`), or only what
+    /// changed since the last published version (`incremental`): the rows of files added
+    /// since, and the removal of keys whose rows were in files removed since and are in the
+    /// table no more (an overwrite, a delete). Either way the store then holds the table's
+    /// latest row per key. An incremental publication is a full one when nothing was
+    /// published yet, when the published version can no longer be read, and when files of a
+    /// time-series table were removed (a key's newest row may then be an older one). Returns
+    /// the version published and rows written.
     pub async fn publish(&self, name: &str, mode: Option<&str>) -> Result<Value> {
         let full = match mode.unwrap_or("full").to_ascii_lowercase().as_str() {
             "full" | "overwrite" => true,
@@ -443,34 +494,47 @@ impl FeatureService {
         let _guard = guard.lock().await;
         let latest = self.delta.open(&table.location, At::Latest).await?;
         let version = latest.version().map(|v| v as i64).unwrap_or(0);
-        let previous = table.online.filter(|_| !full);
-        let files = match previous {
-            None => None,
-            Some(p) if p.version == version => {
-                return Ok(
-                    json!({"name": name, "mode": "incremental", "version": version, "rows_published": 0}),
-                )
+        let mut changes = None;
+        if let Some(p) = table.online.filter(|_| !full) {
+            if p.version == version {
+                return Ok(json!({
+                    "name": name, "mode": "incremental", "version": version,
+                    "rows_published": 0, "rows_deleted": 0,
+                }));
             }
-            Some(p) => {
-                let before = match self
-                    .delta
-                    .open(&table.location, At::Version(p.version))
-                    .await
-                {
-                    Ok(t) => DeltaStore::file_uris(&t)?,
-                    Err(_) => Vec::new(),
-                };
-                let before: std::collections::HashSet<String> = before.into_iter().collect();
-                let now: Vec<String> = DeltaStore::file_uris(&latest)?
-                    .into_iter()
-                    .filter(|f| !before.contains(f))
+            // Unreadable (vacuumed, log cleaned up): fall back to a full publication.
+            if let Ok(before) = self
+                .delta
+                .open(&table.location, At::Version(p.version))
+                .await
+            {
+                let was: HashSet<String> = DeltaStore::file_uris(&before)?.into_iter().collect();
+                let now: Vec<String> = DeltaStore::file_uris(&latest)?;
+                let now_set: HashSet<&String> = now.iter().collect();
+                let removed: Vec<String> = was
+                    .iter()
+                    .filter(|f| !now_set.contains(f))
+                    .cloned()
                     .collect();
-                Some(now)
+                if removed.is_empty() || table.timestamp_key.is_none() {
+                    let (added, unchanged): (Vec<String>, Vec<String>) =
+                        now.into_iter().partition(|f| !was.contains(f));
+                    changes = Some(FileChanges {
+                        before,
+                        added,
+                        removed,
+                        unchanged,
+                    });
+                }
             }
-        };
-        let full = full || previous.is_none();
+        }
+        let full = changes.is_none();
         let mut published = 0usize;
+        let mut deleted = 0usize;
+        let mut written_keys: HashSet<String> = HashSet::new();
+        let track_keys = changes.as_ref().is_some_and(|c| !c.removed.is_empty());
         let mut publication = self.online.begin(&self.db, name, full).await?;
+        let files = changes.as_ref().map(|c| c.added.clone());
         if files.as_ref().map(|f| !f.is_empty()).unwrap_or(true) {
             let df = self
                 .delta
@@ -499,6 +563,9 @@ impl FeatureService {
                 if keys.is_empty() {
                     continue;
                 }
+                if track_keys {
+                    written_keys.extend(keys.iter().cloned());
+                }
                 let features = feature_json(&table, &batch)?;
                 let rows: Vec<(String, i64, String)> = keys
                     .into_iter()
@@ -510,13 +577,33 @@ impl FeatureService {
                 publication.upsert(&rows).await?;
             }
         }
+        if let Some(c) = changes.filter(|c| !c.removed.is_empty()) {
+            // Keys of removed files that no added file brings back, unless an unchanged
+            // file still holds them, are gone from the table.
+            let old = self.delta.scan_files(&c.before, c.removed).await?;
+            let mut gone = distinct_keys(&table, old).await?;
+            gone.retain(|k| !written_keys.contains(k));
+            if !gone.is_empty() && !c.unchanged.is_empty() {
+                let kept = self.delta.scan_files(&latest, c.unchanged).await?;
+                for k in distinct_keys(&table, kept).await? {
+                    gone.remove(&k);
+                }
+            }
+            let gone: Vec<String> = gone.into_iter().collect();
+            publication.delete(&gone).await?;
+            deleted = gone.len();
+        }
         publication.commit(version, now_millis()).await?;
-        Ok(json!({
+        let mut answer = json!({
             "name": name,
             "mode": if full { "full" } else { "incremental" },
             "version": version,
             "rows_published": published,
-        }))
+        });
+        if !full {
+            answer["rows_deleted"] = json!(deleted);
+        }
+        Ok(answer)
     }
 
     /// Looks keys up in several tables; rows come back in key order, `null` for a key that

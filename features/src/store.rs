@@ -321,6 +321,30 @@ impl Publication<'_> {
         Ok(())
     }
 
+    /// Deletes the rows of these keys (keys the table no longer has).
+    pub async fn delete(&mut self, keys: &[String]) -> Result<()> {
+        for chunk in keys.chunks(500) {
+            let mut sql = String::from(
+                "DELETE FROM online_features WHERE table_name = $1 AND entity_key IN (",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", i + 2));
+            }
+            sql.push(')');
+            let mut q = sqlx::query(&sql).bind(&self.name);
+            for k in chunk {
+                q = q.bind(k);
+            }
+            q.execute(&mut *self.tx)
+                .await
+                .context("failed to delete online rows")?;
+        }
+        Ok(())
+    }
+
     /// Records the published version and commits.
     pub async fn commit(mut self, version: i64, now: i64) -> Result<()> {
         sqlx::query(
