@@ -129,6 +129,8 @@ pub struct AutomlService {
     artifacts: ArtifactService,
     cancels: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     workers: usize,
+    /// Set by [`AutomlService::shutdown`]: jobs write nothing more to the store.
+    stopping: Arc<std::sync::RwLock<bool>>,
 }
 
 impl AutomlService {
@@ -146,6 +148,7 @@ impl AutomlService {
             artifacts,
             cancels: Arc::default(),
             workers,
+            stopping: Arc::default(),
         }
     }
 
@@ -273,6 +276,25 @@ impl AutomlService {
                 )),
                 _ => e,
             })
+    }
+
+    /// Stops the running jobs' store writes (waiting for one in progress) and their trials,
+    /// before the server closes the store. Their records stay RUNNING without a heartbeat,
+    /// so they read as FAILED after `STALE_AFTER`, as after a crash.
+    pub async fn shutdown(&self) {
+        let stopping = self.stopping.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            *stopping.write().unwrap_or_else(|e| e.into_inner()) = true;
+        })
+        .await;
+        for flag in self
+            .cancels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            flag.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Checks the request and the data, creates the runs and starts the job.
@@ -454,6 +476,25 @@ impl JobRunner {
         self.handle.block_on(f)
     }
 
+    /// Runs `write` unless the server is stopping (None then); shutdown waits for a write
+    /// in progress.
+    fn unless_stopping<T>(&self, write: impl FnOnce() -> T) -> Option<T> {
+        let stopping = self
+            .service
+            .stopping
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        (!*stopping).then(write)
+    }
+
+    fn stopping(&self) -> bool {
+        *self
+            .service
+            .stopping
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     fn run(self) {
         let started = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.sweep(started)))
@@ -481,12 +522,14 @@ impl JobRunner {
             ("CANCELLED", None) => "KILLED",
             _ => "FINISHED",
         };
-        let _ = self.block(self.service.tracking.update_run(
-            &self.parent_run_id,
-            Some(status),
-            Some(now_millis()),
-            None,
-        ));
+        let _ = self.unless_stopping(|| {
+            self.block(self.service.tracking.update_run(
+                &self.parent_run_id,
+                Some(status),
+                Some(now_millis()),
+                None,
+            ))
+        });
         self.write(state, summary.as_ref(), error.as_deref());
         self.service
             .cancels
@@ -501,15 +544,18 @@ impl JobRunner {
             serde_json::to_string(&*p).unwrap_or_default()
         };
         let summary = summary.map(Value::to_string);
-        if let Err(e) = self.block(store::update(
-            &self.service.db,
-            &self.id,
-            state,
-            &progress,
-            summary.as_deref(),
-            error,
-            now_millis(),
-        )) {
+        let written = self.unless_stopping(|| {
+            self.block(store::update(
+                &self.service.db,
+                &self.id,
+                state,
+                &progress,
+                summary.as_deref(),
+                error,
+                now_millis(),
+            ))
+        });
+        if let Some(Err(e)) = written {
             tracing::warn!(
                 "AutoML run {}: cannot record progress: {}",
                 self.id,
@@ -600,6 +646,12 @@ impl JobRunner {
             workers: self.service.workers,
         });
         let (trials, stop) = search::run(&self.prepared, &cfg, self, &self.cancel);
+        if self.stopping() {
+            return Err(Error::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the server stopped during the sweep",
+            ));
+        }
         self.stage("exporting the best model");
         let report = self.with_heartbeat(|| {
             report::finish(
@@ -750,9 +802,10 @@ impl Observer for JobRunner {
     }
 
     fn trial_finished(&self, t: &TrialResult) {
-        let run_id = match self.log_trial(t) {
-            Ok(id) => Some(id),
-            Err(e) => {
+        let run_id = match self.unless_stopping(|| self.log_trial(t)) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(e)) => {
                 tracing::warn!(
                     "AutoML run {}: cannot log trial {}: {}",
                     self.id,

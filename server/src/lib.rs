@@ -55,6 +55,9 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    /// Background work that uses the store, stopped before the store closes.
+    endpoints: EndpointManager,
+    automl: ferroflow_automl::AutomlService,
 }
 
 impl Application {
@@ -131,7 +134,9 @@ impl Application {
         endpoints.set_feature_source(std::sync::Arc::new(
             (*features.clone().into_inner()).clone(),
         ));
+        let automl_service = automl.clone();
         let automl = web::Data::new(automl);
+        let endpoint_manager = endpoints.clone();
         let endpoints = web::Data::new(endpoints);
         let registry = web::Data::new(registry_service);
         let tracking = web::Data::new(tracking);
@@ -178,16 +183,30 @@ impl Application {
         .workers(workers)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, db })
+        Ok(Application {
+            port,
+            server,
+            db,
+            endpoints: endpoint_manager,
+            automl: automl_service,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until stopped, then closes the store.
+    /// A handle that stops the server (gracefully, as SIGTERM does).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped, then stops the background tasks that read the store, then
+    /// closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let res = self.server.await;
+        self.endpoints.stop_watcher().await;
+        self.automl.shutdown().await;
         self.db.close().await;
         res
     }

@@ -8,7 +8,6 @@
 //! whose batcher drains its queue when the last of them lets go.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -195,14 +194,20 @@ struct Inner {
     registry: RegistryService,
     tracking: TrackingService,
     artifacts: ArtifactService,
-    cache_dir: PathBuf,
     metrics: ServingMetrics,
     endpoints: RwLock<HashMap<String, Arc<Endpoint>>>,
     /// The online store endpoints with feature lookups read from.
     features: RwLock<Option<SharedSource>>,
     /// Config changes and reloads run one at a time.
     changes: tokio::sync::Mutex<()>,
+    /// The running watcher: how to stop it and its task.
+    watcher: Mutex<Option<Watcher>>,
 }
+
+type Watcher = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
 
 /// A failed deployment is retried this long after the failure.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -219,22 +224,17 @@ impl EndpointManager {
         artifacts: ArtifactService,
         metrics: ServingMetrics,
     ) -> EndpointManager {
-        let cache_dir = std::env::temp_dir().join(format!(
-            "ferroflow-serving-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
         EndpointManager {
             inner: Arc::new(Inner {
                 db,
                 registry,
                 tracking,
                 artifacts,
-                cache_dir,
                 metrics,
                 endpoints: RwLock::new(HashMap::new()),
                 features: RwLock::new(None),
                 changes: tokio::sync::Mutex::new(()),
+                watcher: Mutex::new(None),
             }),
         }
     }
@@ -339,15 +339,43 @@ impl EndpointManager {
     }
 
     /// Re-resolves followed stages and aliases every `interval` (and loads endpoints that
-    /// have no model yet), for the life of the process.
+    /// have no model yet), until [`EndpointManager::stop_watcher`].
     pub fn spawn_watcher(&self, interval: Duration) {
         let manager = self.clone();
-        tokio::spawn(async move {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
             loop {
                 manager.refresh().await;
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(interval) => {}
+                }
             }
         });
+        let previous = self
+            .inner
+            .watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace((stop, task));
+        if let Some((stop, _)) = previous {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Stops the watcher and waits for a pass in progress to end: the server calls this
+    /// before it closes the backend store the watcher reads.
+    pub async fn stop_watcher(&self) {
+        let watcher = self
+            .inner
+            .watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, task)) = watcher {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
     }
 
     fn snapshot(&self) -> Vec<Arc<Endpoint>> {
@@ -449,18 +477,24 @@ impl EndpointManager {
         mv: &ModelVersion,
     ) -> Result<Arc<Deployed>> {
         let location = self.location(mv).await?;
-        let dir = self.inner.cache_dir.join(format!(
-            "{endpoint}-{}-{}",
-            spec.name,
+        // A directory of its own per download, removed once the model is loaded (sessions
+        // hold it in memory) or the download failed: nothing is left in the temp dir.
+        let dir = std::env::temp_dir().join(format!(
+            "ferroflow-serving-{}-{}",
+            std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
-        self.inner.artifacts.download_tree(&location, &dir).await?;
-        let batch = spec.batch;
-        let load_dir = dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&load_dir, batch))
-            .await
-            .map_err(|e| Error::internal(format!("model loading panicked: {e}")));
-        // Sessions hold the model in memory; the files are not needed after loading.
+        let downloaded = self.inner.artifacts.download_tree(&location, &dir).await;
+        let loaded = match downloaded {
+            Ok(_) => {
+                let batch = spec.batch;
+                let load_dir = dir.clone();
+                tokio::task::spawn_blocking(move || LoadedModel::load(&load_dir, batch))
+                    .await
+                    .map_err(|e| Error::internal(format!("model loading panicked: {e}")))
+            }
+            Err(e) => Err(e),
+        };
         let _ = tokio::fs::remove_dir_all(&dir).await;
         let model = loaded??;
         let labels = [endpoint, spec.name.as_str(), mv.version.as_str()];
