@@ -683,13 +683,14 @@ pub fn key_filter(table: &FeatureTable, keys: &[Value]) -> Result<Option<Expr>> 
             let column = table.column(name).ok_or_else(|| {
                 Error::invalid(format!("keys[{i}]: '{name}' is not a column of the table"))
             })?;
-            let one = crate::records::value(value, &model::arrow_type(&column.data_type))
-                .map_err(|why| {
+            let one = crate::records::value(value, &model::arrow_type(&column.data_type)).map_err(
+                |why| {
                     Error::invalid(format!(
                         "keys[{i}]: column '{name}' ({}): {why}",
                         column.data_type
                     ))
-                })?;
+                },
+            )?;
             let scalar = ScalarValue::try_from_array(&one, 0)
                 .map_err(|e| Error::internal(format!("keys[{i}].{name}: {e}")))?;
             if obj.len() == 1 {
