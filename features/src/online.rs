@@ -642,7 +642,7 @@ impl FeatureService {
                                 .collect(),
                             None => {
                                 if let Some(ts) = &table.timestamp_key {
-                                    obj.remove(ts);
+                                    obj.shift_remove(ts);
                                 }
                                 obj
                             }

@@ -170,7 +170,7 @@ pub async fn join(
     for row in out_rows.iter_mut() {
         for k in &keys_used {
             if !added.iter().any(|a| a == k) {
-                row.remove(*k);
+                row.shift_remove(*k);
             }
         }
     }
@@ -297,6 +297,13 @@ mod tests {
                 {"x": 1.0, "a": null, "bee": null}
             ]})
         );
+        // The request's columns first, in its order, then the features in lookup order.
+        let names: Vec<&String> = out["dataframe_records"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(names, ["x", "a", "bee"]);
         let split = json!({"dataframe_split": {"columns": ["id"], "data": [[1]]}});
         let out = join(&Fixed, &lookups, split.to_string().as_bytes())
             .await
