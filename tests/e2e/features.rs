@@ -2,6 +2,7 @@
 //! database each: Delta round trips and time travel, schema enforcement that writes nothing,
 //! point-in-time joins on hand-checked cases, the online store across replicas, lineage.
 
+use ferroflow_e2e::feature_store::{fs, ok, FS};
 use ferroflow_e2e::{backend_tests, spawn_app_with, Store, TestApp};
 use serde_json::{json, Value};
 
@@ -12,20 +13,6 @@ backend_tests!(
     online_lookup_after_incremental_publish_agrees_across_replicas,
     training_set_on_a_run_records_lineage,
 );
-
-const FS: &str = "/api/2.0/feature-store";
-
-async fn fs(app: &TestApp, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let method: reqwest::Method = method.parse().expect("method");
-    app.raw(method, &format!("{FS}{path}"), &body.to_string())
-        .await
-}
-
-async fn ok(app: &TestApp, method: &str, path: &str, body: Value) -> Value {
-    let (status, v) = fs(app, method, path, body).await;
-    assert_eq!(status, 200, "{path}: {v}");
-    v
-}
 
 /// Rows of a JSON read, sorted by `id`.
 async fn rows(app: &TestApp, body: Value) -> (i64, Vec<Value>) {

@@ -3,6 +3,7 @@
 //! and an incremental publication after an overwrite drops the keys the overwrite removed (on
 //! SQLite, PostgreSQL and Redis).
 
+use ferroflow_e2e::feature_store::{fs, ok, FS};
 use ferroflow_e2e::{backend_tests, spawn_app_with, Store, TestApp};
 use serde_json::{json, Value};
 
@@ -12,20 +13,6 @@ backend_tests!(
     incremental_publish_after_overwrite_drops_removed_keys,
     incremental_publish_of_a_time_series_after_overwrite_is_full,
 );
-
-const FS: &str = "/api/2.0/feature-store";
-
-async fn fs(app: &TestApp, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let method: reqwest::Method = method.parse().expect("method");
-    app.raw(method, &format!("{FS}{path}"), &body.to_string())
-        .await
-}
-
-async fn ok(app: &TestApp, method: &str, path: &str, body: Value) -> Value {
-    let (status, v) = fs(app, method, path, body).await;
-    assert_eq!(status, 200, "{method} {path}: {v}");
-    v
-}
 
 /// A table name no other test (nor another run sharing Redis) uses.
 fn unique(prefix: &str) -> String {

@@ -246,3 +246,25 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// Calls of the feature-store API (`/api/2.0/feature-store`).
+pub mod feature_store {
+    use super::TestApp;
+    use serde_json::Value;
+
+    pub const FS: &str = "/api/2.0/feature-store";
+
+    /// `method` `FS/path` with a JSON body; returns (status, body).
+    pub async fn fs(app: &TestApp, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let method: reqwest::Method = method.parse().expect("method");
+        app.raw(method, &format!("{FS}{path}"), &body.to_string())
+            .await
+    }
+
+    /// As `fs`, asserting a 200.
+    pub async fn ok(app: &TestApp, method: &str, path: &str, body: Value) -> Value {
+        let (status, v) = fs(app, method, path, body).await;
+        assert_eq!(status, 200, "{method} {path}: {v}");
+        v
+    }
+}
