@@ -306,25 +306,22 @@ struct ReadBody {
 }
 
 /// A point in time: RFC 3339 text, or milliseconds since the epoch.
+/// `as_of_timestamp` by the same rule as a `timestamp` column's JSON values (an RFC 3339
+/// string, no zone meaning UTC, or epoch milliseconds; digits in a query string are
+/// milliseconds).
 fn parse_time(v: &Value) -> Result<chrono::DateTime<chrono::Utc>> {
-    let bad = || {
-        Error::invalid(format!(
-            "Invalid as_of_timestamp {v}: use RFC 3339 or epoch milliseconds"
-        ))
+    let v = match v {
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| v.clone()),
+        other => other.clone(),
     };
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(chrono::DateTime::from_timestamp_millis)
-            .ok_or_else(bad),
-        Value::String(s) => match s.trim().parse::<i64>() {
-            Ok(ms) => chrono::DateTime::from_timestamp_millis(ms).ok_or_else(bad),
-            Err(_) => chrono::DateTime::parse_from_rfc3339(s.trim())
-                .map(|d| d.with_timezone(&chrono::Utc))
-                .map_err(|_| bad()),
-        },
-        _ => Err(bad()),
-    }
+    let micros = crate::records::timestamp_micros(&v)
+        .map_err(|why| Error::invalid(format!("Invalid as_of_timestamp: {why}")))?;
+    chrono::DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| Error::invalid(format!("Invalid as_of_timestamp {v}: out of range")))
 }
 
 async fn read(req: HttpRequest, body: Bytes, svc: Svc) -> Result<HttpResponse> {

@@ -172,6 +172,11 @@ def test_timestamps_are_rfc3339_strings_or_epoch_milliseconds(rest):
                       json={"name": name, "records": [{"id": 9, "t": bad}]})  # fmt: skip
         _refused(r, "records[0]: column 't' (timestamp)", why)
     assert _state(rest, name) == before
+    # as_of_timestamp reads times by the same rule: no zone is UTC, numbers are milliseconds.
+    assert _read(rest, name, as_of_timestamp="2999-01-01T00:00:00")["version"] == before[0]
+    assert _read(rest, name, as_of_timestamp=32503680000000)["version"] == before[0]
+    r = rest.post(FS + "/feature-tables/read", json={"name": name, "as_of_timestamp": 32503680000})
+    _refused(r, "Invalid as_of_timestamp", "epoch milliseconds")
 
 
 def test_column_order_is_the_order_the_client_sent(rest):
