@@ -306,22 +306,29 @@ struct ReadBody {
 }
 
 /// A point in time: RFC 3339 text, or milliseconds since the epoch.
-/// `as_of_timestamp` by the same rule as a `timestamp` column's JSON values (an RFC 3339
-/// string, no zone meaning UTC, or epoch milliseconds; digits in a query string are
-/// milliseconds).
+/// `as_of_timestamp`: epoch milliseconds (a number, or digits in a query string), or a time
+/// string read as a `timestamp` column's values are (RFC 3339, no zone meaning UTC). Any
+/// number of milliseconds is a time here: one before the table's first commit is refused
+/// with that reason when the table is opened.
 fn parse_time(v: &Value) -> Result<chrono::DateTime<chrono::Utc>> {
-    let v = match v {
-        Value::String(s) => s
-            .trim()
-            .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| v.clone()),
-        other => other.clone(),
+    let bad = |why: String| Error::invalid(format!("Invalid as_of_timestamp: {why}"));
+    let millis = match v {
+        Value::Number(n) => Some(
+            n.as_i64()
+                .ok_or_else(|| bad(format!("{n} is not an integer of epoch milliseconds")))?,
+        ),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
     };
-    let micros = crate::records::timestamp_micros(&v)
-        .map_err(|why| Error::invalid(format!("Invalid as_of_timestamp: {why}")))?;
-    chrono::DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| Error::invalid(format!("Invalid as_of_timestamp {v}: out of range")))
+    match millis {
+        Some(ms) => chrono::DateTime::from_timestamp_millis(ms)
+            .ok_or_else(|| bad(format!("{ms} is out of range"))),
+        None => {
+            let micros = crate::records::timestamp_micros(v).map_err(bad)?;
+            chrono::DateTime::from_timestamp_micros(micros)
+                .ok_or_else(|| bad(format!("{v} is out of range")))
+        }
+    }
 }
 
 async fn read(req: HttpRequest, body: Bytes, svc: Svc) -> Result<HttpResponse> {

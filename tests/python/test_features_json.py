@@ -175,8 +175,11 @@ def test_timestamps_are_rfc3339_strings_or_epoch_milliseconds(rest):
     # as_of_timestamp reads times by the same rule: no zone is UTC, numbers are milliseconds.
     assert _read(rest, name, as_of_timestamp="2999-01-01T00:00:00")["version"] == before[0]
     assert _read(rest, name, as_of_timestamp=32503680000000)["version"] == before[0]
+    # Seconds read as milliseconds are in January 1970: before the table existed.
     r = rest.post(FS + "/feature-tables/read", json={"name": name, "as_of_timestamp": 32503680000})
-    _refused(r, "Invalid as_of_timestamp", "epoch milliseconds")
+    _refused(r, "before the table's first commit")
+    r = rest.post(FS + "/feature-tables/read", json={"name": name, "as_of_timestamp": "3 pm"})
+    _refused(r, "Invalid as_of_timestamp", "not an RFC 3339 time")
 
 
 def test_column_order_is_the_order_the_client_sent(rest):
