@@ -395,15 +395,42 @@ async fn point_in_time_join_hand_checked(app: &TestApp) {
         v["training_set"]["feature_tables"][0],
         json!({"name": "activity", "version": 2})
     );
-    for bad in [
-        json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "activity", "lookup_key": "user_id"}]}),
-        json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "nope", "lookup_key": "user_id"}]}),
-        json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "segments", "lookup_key": "missing"}]}),
-        json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "segments", "lookup_key": "user_id", "feature_names": ["user_id"]}]}),
-        json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "segments", "lookup_key": "user_id"}], "output": {"format": "parquet", "path": "../escape"}}),
+    let invalid = (400, "INVALID_PARAMETER_VALUE");
+    for (bad, expect, says) in [
+        (
+            json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "activity", "lookup_key": "user_id"}]}),
+            invalid,
+            "timestamp_lookup_key",
+        ),
+        (
+            json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "nope", "lookup_key": "user_id"}]}),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+            "'nope'",
+        ),
+        (
+            json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "segments", "lookup_key": "missing"}]}),
+            invalid,
+            "'missing' is not a spine column",
+        ),
+        (
+            json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "segments", "lookup_key": "user_id", "feature_names": ["user_id"]}]}),
+            invalid,
+            "'user_id' is not a feature",
+        ),
+        (
+            json!({"spine": {"records": spine}, "feature_lookups": [{"table_name": "segments", "lookup_key": "user_id"}], "output": {"format": "parquet", "path": "../escape"}}),
+            invalid,
+            "..",
+        ),
     ] {
         let (status, e) = fs(app, "POST", "/training-sets/create", bad.clone()).await;
-        assert!(status == 400 || status == 404, "{bad}: {status} {e}");
+        assert_eq!(
+            (status, e["error_code"].as_str().unwrap_or_default()),
+            expect,
+            "{bad}: {e}"
+        );
+        let message = e["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{bad}: {message}");
     }
 }
 

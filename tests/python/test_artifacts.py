@@ -13,6 +13,8 @@ import os
 import mlflow
 import mlflow.artifacts
 import pytest
+from helpers import error_body
+from mlflow.exceptions import MlflowException
 
 
 def _sha256(path) -> str:
@@ -99,11 +101,21 @@ def test_log_artifacts_nested_dir(client, run_id, tmp_path):
     assert os.path.exists(os.path.join(all_local, "model", "data", "deep", "notes.json"))
 
 
-def test_missing_artifact_download_fails(client, run_id, tmp_path):
-    with pytest.raises(Exception):
+def test_missing_artifact_download_fails(client, rest, run_id, tmp_path, server_kind):
+    # The client wraps every failed file into one MlflowException naming the server's answer.
+    with pytest.raises(MlflowException) as info:
         mlflow.artifacts.download_artifacts(
             artifact_uri=_uri(client, run_id, "nope.txt"), dst_path=str(tmp_path)
         )
+    message = info.value.message
+    assert "nope.txt" in message, message
+    if server_kind != "ferroflow":
+        return
+    assert "404" in message and "RESOURCE_DOES_NOT_EXIST" in message, message
+    # The same over REST: MLflow's error body, not a 500.
+    root = _uri(client, run_id).split("mlflow-artifacts:/", 1)[-1]
+    resp = rest.get(f"/api/2.0/mlflow-artifacts/artifacts/{root.lstrip('/')}/nope.txt")
+    error_body(resp, "RESOURCE_DOES_NOT_EXIST", 404)
 
 
 def test_rest_list_and_get_artifact(rest, client, run_id, tmp_path):

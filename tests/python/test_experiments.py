@@ -106,7 +106,8 @@ def test_rename_experiment_changes_the_name_and_frees_the_old_one(client):
     client.rename_experiment(exp_id, new)
     renamed = client.get_experiment(exp_id)
     assert renamed.name == new
-    assert renamed.last_update_time >= created.last_update_time
+    # A rename is an update: it advances last_update_time (the sleep makes the clock move).
+    assert renamed.last_update_time > created.last_update_time, (created, renamed)
     assert client.get_experiment_by_name(new).experiment_id == exp_id
     assert client.get_experiment_by_name(old) is None
 
@@ -291,8 +292,10 @@ def test_search_experiments_filters_on_creation_time(client, search_family):
         filter_string=f"name LIKE '{prefix}%' AND creation_time > {charlie.creation_time}",
         view_type=ViewType.ALL,
     )
-    later = {ids[s] for s in ["alpha", "echo", "bravo", "delta"]}
-    expected = {i for i in later if client.get_experiment(i).creation_time > charlie.creation_time}
+    # The fixture creates charlie, alpha, echo, bravo, delta in that order, a few ms apart.
+    times = [client.get_experiment(ids[s]).creation_time for s in ["charlie", "alpha", "echo", "bravo", "delta"]]
+    assert times == sorted(set(times)), f"creation times must strictly increase: {times}"
+    expected = {ids[s] for s in ["alpha", "echo", "bravo", "delta"]}  # echo is deleted: ViewType.ALL
     assert {e.experiment_id for e in found} == expected
     assert ids["charlie"] not in {e.experiment_id for e in found}
 
