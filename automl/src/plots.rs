@@ -1564,7 +1564,10 @@ mod tests {
     #[test]
     fn plots_font_metrics_match_plotters_layout() {
         let Some(Font { metrics: Some(m) }) = loaded_font() else {
-            return;
+            panic!(
+                "no parsable plot font: install DejaVu Sans or set {FONT_ENV} to a TTF file \
+                 (scripts/test points it at the one matplotlib ships in the test venv)"
+            );
         };
         for s in [
             "versicolor",
@@ -1583,14 +1586,10 @@ mod tests {
         assert!(m.cap_height > 0.0);
     }
 
-    /// Writes the four sample charts to `$FERROFLOW_PLOTS_DUMP_DIR` (when set) for a visual check.
+    /// Renders the four sample charts as PNGs of the documented size with ink on them, and
+    /// writes them to `$FERROFLOW_PLOTS_DUMP_DIR` (when set) for a visual check.
     #[test]
     fn plots_dump_samples() {
-        let Some(dir) = std::env::var_os("FERROFLOW_PLOTS_DUMP_DIR") else {
-            return;
-        };
-        let dir = std::path::PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).unwrap();
         let (l, c) = sample_confusion();
         let charts = [
             ("confusion_matrix.png", confusion_matrix(&l, &c).unwrap()),
@@ -1604,8 +1603,16 @@ mod tests {
                 feature_importance(&sample_importance()).unwrap(),
             ),
         ];
-        for (name, bytes) in charts {
-            std::fs::write(dir.join(name), bytes).unwrap();
+        for (name, bytes) in &charts {
+            // `ink` decodes the PNG and checks its size.
+            assert!(ink(bytes) > 1_000, "{name} is blank");
+        }
+        if let Some(dir) = std::env::var_os("FERROFLOW_PLOTS_DUMP_DIR") {
+            let dir = std::path::PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, bytes) in charts {
+                std::fs::write(dir.join(name), bytes).unwrap();
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Hand-built pipelines exported and run by the real ONNX Runtime (through ferroflow-serving),
 //! compared with `Pipeline::evaluate` row by row. The ONNX Runtime tests need `ORT_DYLIB_PATH`
-//! and return early (with a message) without it. With `FERROFLOW_AUTOML_ONNX_DUMP=<dir>` every
+//! and fail without it (`scripts/test` sets it). With `FERROFLOW_AUTOML_ONNX_DUMP=<dir>` every
 //! exported model is also written there (for `onnx.checker` by hand).
 
 use std::collections::HashSet;
@@ -198,8 +198,10 @@ fn three_class_trees() -> Vec<Tree> {
 // ---------------------------------------------------------------------------------------------
 // Running the export in ONNX Runtime
 
-/// Loads ONNX Runtime from `ORT_DYLIB_PATH`; false (after saying so) when it is not set.
-fn ort_available(test: &str) -> bool {
+/// Loads ONNX Runtime from `ORT_DYLIB_PATH`. A comparison that cannot run fails: the library
+/// is part of the test setup (`scripts/test` fetches it; `scripts/onnxruntime.sh` prints its
+/// path), and a test that passes without running would hide a broken export.
+fn require_ort(test: &str) {
     match std::env::var_os("ORT_DYLIB_PATH") {
         Some(p) if !p.is_empty() => {
             let status = init_runtime(None);
@@ -207,12 +209,11 @@ fn ort_available(test: &str) -> bool {
                 matches!(status, RuntimeStatus::Ready { .. }),
                 "ONNX Runtime failed to load: {status:?}"
             );
-            true
         }
-        _ => {
-            eprintln!("{test}: ORT_DYLIB_PATH is not set; skipping the ONNX Runtime comparison");
-            false
-        }
+        _ => panic!(
+            "{test}: ORT_DYLIB_PATH is not set, so the export cannot be compared in ONNX Runtime; \
+             run scripts/test, or export ORT_DYLIB_PATH=\"$(scripts/onnxruntime.sh | tail -n 1)\""
+        ),
     }
 }
 
@@ -317,9 +318,7 @@ fn check(name: &str, pipeline: &Pipeline, rows: &[Vec<RawValue>]) -> Prediction 
     let expected = pipeline.evaluate(rows);
     let bytes = export(pipeline, "test");
     dump(name, &bytes);
-    if !ort_available(name) {
-        return expected;
-    }
+    require_ort(name);
     let outputs = run_in_ort(pipeline, &bytes, rows);
     let n = rows.len();
     match (&expected, &pipeline.task) {
@@ -792,9 +791,7 @@ fn onnx_check_refuses_a_graph_that_answers_differently_or_does_not_load() {
     use crate::estimators::Output;
     use crate::onnx::check::{disagreement, run, Outcome};
 
-    if !ort_available("onnx_check_refuses") {
-        return;
-    }
+    require_ort("onnx_check_refuses");
     let p = pipeline(
         linear(
             vec![vec![0.3, -0.2, 0.5, 0.0, -0.5, 0.2, 0.1], vec![0.0; 7]],
