@@ -14,6 +14,7 @@ backend_tests!(
     aliases_move_between_versions_and_drop_with_their_version,
     version_numbers_are_never_reused_after_deletes,
     concurrent_version_creates_get_distinct_numbers,
+    concurrent_transitions_to_production_leave_exactly_one,
     rename_carries_versions_and_aliases,
     delete_model_drops_everything,
     search_registered_models_filters_orders_and_pages,
@@ -440,6 +441,94 @@ async fn concurrent_version_creates_get_distinct_numbers(app: &TestApp) {
     }
     versions.sort();
     assert_eq!(versions, (1..=20).collect::<Vec<i64>>());
+}
+
+/// Simultaneous moves of different versions to Production with `archive_existing_versions`
+/// (MLflow's promote-and-archive): every request succeeds and exactly one version ends in
+/// Production, every other one Archived. Half of the requests go through a replica (its own
+/// connection pool, as a second server process on the same store has), several rounds.
+async fn concurrent_transitions_to_production_leave_exactly_one(app: &TestApp) {
+    const VERSIONS: usize = 8;
+    const ROUNDS: usize = 6;
+    create_model(app, "race").await;
+    for i in 0..VERSIONS {
+        create_version(app, "race", &format!("s3://b/{i}")).await;
+    }
+    let servers = [app.address.clone(), app.replica().await];
+    for round in 0..ROUNDS {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(VERSIONS));
+        let mut tasks = Vec::new();
+        for i in 0..VERSIONS {
+            let client = app.client.clone();
+            let barrier = barrier.clone();
+            let url = format!(
+                "{}/api/2.0/mlflow/model-versions/transition-stage",
+                servers[(i + round) % servers.len()]
+            );
+            let version = (i + 1).to_string();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let res = client
+                    .post(&url)
+                    .json(&json!({
+                        "name": "race",
+                        "version": version,
+                        "stage": "Production",
+                        "archive_existing_versions": true,
+                    }))
+                    .send()
+                    .await
+                    .expect("request");
+                let status = res.status().as_u16();
+                let v: Value = res.json().await.expect("json body");
+                assert_eq!(status, 200, "round {round}, version {version}: {v}");
+                assert_eq!(v["model_version"]["current_stage"], "Production", "{v}");
+            }));
+        }
+        for t in tasks {
+            t.await.expect("transition task");
+        }
+
+        let (status, v) = app
+            .get("model-versions/search?filter=name%3D%27race%27&max_results=100")
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let versions = v["model_versions"].as_array().expect("model_versions");
+        assert_eq!(versions.len(), VERSIONS, "{v}");
+        let production: Vec<&str> = versions
+            .iter()
+            .filter(|mv| mv["current_stage"] == "Production")
+            .map(|mv| mv["version"].as_str().expect("version"))
+            .collect();
+        assert_eq!(
+            production.len(),
+            1,
+            "round {round}: versions in Production: {production:?}"
+        );
+        for mv in versions {
+            if mv["version"] != production[0] {
+                assert_eq!(mv["current_stage"], "Archived", "round {round}: {mv}");
+            }
+        }
+        // The model's latest Production version is that one, on both servers.
+        for server in &servers {
+            let res = app
+                .client
+                .get(format!(
+                    "{server}/api/2.0/mlflow/registered-models/get-latest-versions?name=race&stages=Production"
+                ))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(res.status().as_u16(), 200);
+            let v: Value = res.json().await.expect("json body");
+            assert_eq!(
+                names(&v, "model_versions", "version"),
+                vec![production[0].to_string()],
+                "round {round}"
+            );
+        }
+    }
 }
 
 async fn rename_carries_versions_and_aliases(app: &TestApp) {

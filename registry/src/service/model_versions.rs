@@ -198,9 +198,10 @@ impl RegistryService {
         validate_model_name(name, "name")?;
         let version = parse_version(version)?;
         let mut tx = self.begin().await?;
+        // The model's lock first, in the same order as stage transitions (no deadlock).
+        store::lock_model(&mut tx, name, now_millis()).await?;
         self.require_version(&mut tx, name, version).await?;
         store::delete_version(&mut tx, name, version).await?;
-        store::touch_model(&mut tx, name, now_millis()).await?;
         tx.commit().await.context("failed to commit")
     }
 

@@ -17,7 +17,9 @@ pub fn parse_stage(stage: &str) -> Result<&'static str> {
 
 impl RegistryService {
     /// Moves a version to `stage`; with `archive_existing_versions` (Staging/Production
-    /// only) every other version in that stage goes to Archived.
+    /// only) every other version in that stage goes to Archived. The model's lock is taken
+    /// first, so simultaneous moves run one after the other and the last one leaves exactly
+    /// one version in the stage.
     pub async fn transition_model_version_stage(
         &self,
         name: &str,
@@ -34,14 +36,14 @@ impl RegistryService {
                  is not an Active stage. Valid stages are ['Staging', 'Production']"
             )));
         }
-        let mut tx = self.begin().await?;
-        self.require_version(&mut tx, name, version).await?;
         let now = now_millis();
+        let mut tx = self.begin().await?;
+        store::lock_model(&mut tx, name, now).await?;
+        self.require_version(&mut tx, name, version).await?;
         if archive_existing_versions {
             store::archive_other_versions(&mut tx, name, version, stage, now).await?;
         }
         store::set_version_stage(&mut tx, name, version, stage, now).await?;
-        store::touch_model(&mut tx, name, now).await?;
         let mv = self
             .load_version_with_aliases(&mut tx, name, version)
             .await?;

@@ -98,13 +98,20 @@ pub async fn insert_model(
     Ok(())
 }
 
-pub async fn touch_model(conn: &mut AnyConnection, name: &str, now: i64) -> Result<()> {
+/// Stamps the model's last update as the first statement of a transaction, to take the
+/// model's write lock until commit, so that writers of one model's versions run one after the
+/// other: on PostgreSQL the model row's lock (a concurrent writer waits here, then reads what
+/// this one committed); on SQLite the database write lock, taken with `busy_timeout` before any
+/// read, instead of later from a read snapshot that another connection (a second server on the
+/// same file) may have outdated, which SQLite refuses with "database is locked".
+/// A missing model matches no row and locks nothing; the caller's checks report it.
+pub async fn lock_model(conn: &mut AnyConnection, name: &str, now: i64) -> Result<()> {
     sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE name = $2")
         .bind(now)
         .bind(name)
         .execute(&mut *conn)
         .await
-        .context("failed to update registered model")?;
+        .context("failed to lock registered model")?;
     Ok(())
 }
 
