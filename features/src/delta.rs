@@ -11,13 +11,13 @@ use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::common::{Column as DfColumn, ScalarValue};
 use deltalake::datafusion::logical_expr::{col, lit, Expr};
 use deltalake::datafusion::prelude::{DataFrame, SessionContext};
-use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::transaction::{CommitConflictError, CommitProperties, TransactionError};
 use deltalake::logstore::{
     default_logstore, logstore_factories, LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig,
 };
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
-use ferroflow_core::{Error, Result};
+use ferroflow_core::{Error, ErrorCode, Result};
 use ferroflow_tracking::artifacts::StoreRoot;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
@@ -66,9 +66,17 @@ fn register_schemes() {
     });
 }
 
-/// Maps deltalake's errors to API errors: what the caller got wrong is a 400.
+/// Maps deltalake's errors to API errors: what the caller got wrong is a 400; losing a race
+/// to another writer's commit is a 429 (the table is unchanged, the request can be retried).
 pub fn delta_error(context: &str, e: DeltaTableError) -> Error {
     match &e {
+        _ if is_commit_conflict(&e) => Error::new(
+            ErrorCode::RequestLimitExceeded,
+            format!(
+                "{context}: other writers committed to the table first; the table is \
+                 unchanged, retry the request (Delta: {e})"
+            ),
+        ),
         DeltaTableError::InvalidVersion(v) => {
             Error::invalid(format!("{context}: version {v} does not exist"))
         }
@@ -81,6 +89,61 @@ pub fn delta_error(context: &str, e: DeltaTableError) -> Error {
             Error::invalid(format!("{context}: {e}"))
         }
         _ => Error::internal(format!("{context}: {e}")),
+    }
+}
+
+/// Whether a commit failed only because another writer committed to the table between this
+/// one's read and its commit (another server on the same store: the per-table lock is per
+/// process), so that rerunning the operation on the table's new state can succeed.
+fn is_commit_conflict(e: &DeltaTableError) -> bool {
+    match e {
+        DeltaTableError::VersionAlreadyExists(_) => true,
+        DeltaTableError::Transaction { source } => match source {
+            TransactionError::VersionAlreadyExists(_) | TransactionError::MaxCommitAttempts(_) => {
+                true
+            }
+            TransactionError::CommitConflict(c) => matches!(
+                c,
+                CommitConflictError::ConcurrentAppend
+                    | CommitConflictError::ConcurrentDeleteRead
+                    | CommitConflictError::ConcurrentDeleteDelete
+                    | CommitConflictError::MetadataChanged
+                    | CommitConflictError::ConcurrentTransaction
+                    | CommitConflictError::ProtocolChanged(_)
+            ),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// How many times a merge or overwrite is run (each on the table's latest state) when other
+/// writers keep committing first; after that the caller gets [`delta_error`]'s 429.
+const COMMIT_ATTEMPTS: u32 = 8;
+
+/// Runs `attempt` (which opens the table's latest state, writes and commits) until it
+/// commits, fails otherwise than by a commit conflict, or has been tried [`COMMIT_ATTEMPTS`]
+/// times, with a growing, jittered pause between tries. Deltalake itself retries a commit
+/// whose version was taken when no data it read changed; this reruns the whole operation
+/// when data it read did change (a concurrent merge's files overlap its key ranges).
+async fn with_commit_retries<T, F, Fut>(context: &str, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<DeltaResult<T>>>,
+{
+    let mut tried = 1;
+    loop {
+        match attempt().await? {
+            Ok(done) => return Ok(done),
+            Err(e) if tried < COMMIT_ATTEMPTS && is_commit_conflict(&e) => {
+                tracing::debug!("{context}: commit conflict on try {tried}, rerunning: {e}");
+                let base = 10u64 << tried.min(5);
+                let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(base)) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+                tried += 1;
+            }
+            Err(e) => return Err(delta_error(context, e)),
+        }
     }
 }
 
@@ -396,13 +459,25 @@ impl DeltaStore {
         Ok(written.version().map(|v| v as i64).unwrap_or(0))
     }
 
-    /// Replaces the table's rows.
+    /// Replaces the table's rows (rerun on a commit conflict).
     pub async fn overwrite(
         &self,
         location: &str,
         rows: Vec<RecordBatch>,
         user: &str,
     ) -> Result<(i64, Value)> {
+        with_commit_retries("Cannot overwrite the table", || {
+            self.overwrite_once(location, rows.clone(), user)
+        })
+        .await
+    }
+
+    async fn overwrite_once(
+        &self,
+        location: &str,
+        rows: Vec<RecordBatch>,
+        user: &str,
+    ) -> Result<DeltaResult<(i64, Value)>> {
         let table = self.open(location, At::Latest).await?;
         let n: usize = rows.iter().map(|b| b.num_rows()).sum();
         // An overwrite with no rows empties the table; deltalake wants one batch for that.
@@ -420,15 +495,17 @@ impl DeltaStore {
             .write(rows)
             .with_save_mode(SaveMode::Overwrite)
             .with_commit_properties(Self::commit_properties(user))
-            .await
-            .map_err(|e| delta_error("Cannot overwrite the table", e))?;
-        Ok((
-            written.version().map(|v| v as i64).unwrap_or(0),
-            json!({ "num_output_rows": n }),
-        ))
+            .await;
+        Ok(written.map(|written| {
+            (
+                written.version().map(|v| v as i64).unwrap_or(0),
+                json!({ "num_output_rows": n }),
+            )
+        }))
     }
 
-    /// Upserts rows by `keys`: matching rows are updated, others inserted, the rest untouched.
+    /// Upserts rows by `keys`: matching rows are updated, others inserted, the rest untouched
+    /// (rerun on the table's new state on a commit conflict).
     pub async fn merge(
         &self,
         location: &str,
@@ -437,6 +514,20 @@ impl DeltaStore {
         rows: Vec<RecordBatch>,
         user: &str,
     ) -> Result<(i64, Value)> {
+        with_commit_retries("Cannot merge into the table", || {
+            self.merge_once(location, &schema, keys, rows.clone(), user)
+        })
+        .await
+    }
+
+    async fn merge_once(
+        &self,
+        location: &str,
+        schema: &SchemaRef,
+        keys: &[String],
+        rows: Vec<RecordBatch>,
+        user: &str,
+    ) -> Result<DeltaResult<(i64, Value)>> {
         let table = self.open(location, At::Latest).await?;
         let ctx = SessionContext::new();
         let source: DataFrame = ctx
@@ -449,7 +540,7 @@ impl DeltaStore {
             .reduce(Expr::and)
             .ok_or_else(|| Error::internal("merge without keys"))?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let (merged, metrics) = table
+        let merged = table
             .merge(source, predicate)
             .with_source_alias("source")
             .with_target_alias("target")
@@ -469,10 +560,11 @@ impl DeltaStore {
                 })
             })
             .map_err(|e| delta_error("Cannot merge into the table", e))?
-            .await
-            .map_err(|e| delta_error("Cannot merge into the table", e))?;
-        let metrics = serde_json::to_value(&metrics).unwrap_or(Value::Null);
-        Ok((merged.version().map(|v| v as i64).unwrap_or(0), metrics))
+            .await;
+        Ok(merged.map(|(merged, metrics)| {
+            let metrics = serde_json::to_value(&metrics).unwrap_or(Value::Null);
+            (merged.version().map(|v| v as i64).unwrap_or(0), metrics)
+        }))
     }
 
     /// Scans a table state into a DataFrame of `columns` (all when empty) and `filter`.
