@@ -392,7 +392,12 @@ impl FeatureService {
         };
         if matches!(format, OutputFormat::Parquet | OutputFormat::Delta) {
             // Refuses escapes (`..`, absolute paths) before anything is written.
-            self.artifacts.locate(&relative)?;
+            self.artifacts.locate(&relative).map_err(|e| {
+                Error::invalid(format!(
+                    "output.path '{relative}' is not a path under the artifacts destination: {}",
+                    e.message
+                ))
+            })?;
         }
         Ok(Plan {
             id,
