@@ -57,7 +57,8 @@ impl Drop for TestApp {
 }
 
 /// Spawns the server on port 0 with a fresh store. For PostgreSQL, returns None (after
-/// printing why) when no server is reachable, unless `CI` is set, where that is a failure.
+/// [`skip_unless_required`]) when no server is reachable; where PostgreSQL is required (`CI`,
+/// or `scripts/test` found it) that is a failure.
 pub async fn spawn_app(store: Store) -> Option<TestApp> {
     spawn_app_with(store, |_| {}).await
 }
@@ -79,11 +80,8 @@ pub async fn spawn_app_with(
             let mut conn = match sqlx::PgConnection::connect(&admin).await {
                 Ok(c) => c,
                 Err(e) => {
-                    if std::env::var_os("CI").is_some() {
-                        panic!("PostgreSQL at {admin} is required in CI: {e}");
-                    }
-                    eprintln!("SKIPPED: PostgreSQL not reachable at {admin}: {e}");
                     let _ = std::fs::remove_dir_all(&dir);
+                    skip_unless_required("postgres", &format!("no PostgreSQL at {admin}: {e}"));
                     return None;
                 }
             };
@@ -266,5 +264,60 @@ pub mod feature_store {
         let (status, v) = fs(app, method, path, body).await;
         assert_eq!(status, 200, "{method} {path}: {v}");
         v
+    }
+}
+
+/// Whether a test service (`postgres`, `redis`) must be there: always under `CI`, and when
+/// `FERROFLOW_TEST_REQUIRE` (comma-separated) names it — `scripts/test` sets that for every
+/// service it found or started, so a test that cannot reach one fails instead of passing.
+pub fn required(service: &str) -> bool {
+    std::env::var_os("CI").is_some()
+        || std::env::var("FERROFLOW_TEST_REQUIRE")
+            .map(|v| v.split(',').any(|s| s.trim() == service))
+            .unwrap_or(false)
+}
+
+/// Fails when `service` is required; otherwise says why the test is skipped, on stderr and in
+/// the file `FERROFLOW_TEST_SKIP_LOG` names (`scripts/test` prints it in its summary: the test
+/// harness hides a passing test's output).
+pub fn skip_unless_required(service: &str, why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    assert!(
+        !required(service),
+        "{test}: {service} is required here: {why}"
+    );
+    eprintln!("SKIPPED: {test}: {why}");
+    if let Some(path) = std::env::var_os("FERROFLOW_TEST_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{test}: {why}");
+        }
+    }
+}
+
+/// The Redis test server's URL (`FERROFLOW_TEST_REDIS_URL`, else redis://127.0.0.1:6379), or
+/// `None` (after [`skip_unless_required`]) when nothing answers there.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("FERROFLOW_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let address = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    match std::net::TcpStream::connect(&address) {
+        Ok(_) => Some(url),
+        Err(e) => {
+            skip_unless_required("redis", &format!("no Redis at {url}: {e}"));
+            None
+        }
     }
 }
