@@ -365,28 +365,47 @@ fn latest_per_key(
 /// publication writes each key once instead of every row that is newest within its batch.
 /// Its memory is one entry per distinct key, as the online store itself.
 async fn newest_per_key(table: &FeatureTable, df: DataFrame) -> Result<HashMap<String, i64>> {
-    let mut columns: Vec<&str> = table.primary_keys.iter().map(String::as_str).collect();
-    columns.extend(table.timestamp_key.as_deref());
-    let mut stream = df
-        .select_columns(&columns)
-        .map_err(internal)?
-        .execute_stream()
-        .await
-        .map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
     let mut newest: HashMap<String, i64> = HashMap::new();
-    while let Some(batch) = stream.next().await {
-        let batch =
-            batch.map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
-        let keys = batch_keys(table, &batch)?;
-        let times = event_times(table, &batch)?;
+    scan_keys(table, df, true, |batch| {
+        let keys = batch_keys(table, batch)?;
+        let times = event_times(table, batch)?;
         for (k, t) in keys.into_iter().zip(times) {
             newest
                 .entry(k)
                 .and_modify(|best| *best = (*best).max(t))
                 .or_insert(t);
         }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(newest)
+}
+
+fn scan_error(e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("cannot scan feature table: {e}"))
+}
+
+/// Streams the key columns of `df` (and the timestamp key, `with_time`) batch by batch.
+async fn scan_keys(
+    table: &FeatureTable,
+    df: DataFrame,
+    with_time: bool,
+    mut each: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let mut columns: Vec<&str> = table.primary_keys.iter().map(String::as_str).collect();
+    if with_time {
+        columns.extend(table.timestamp_key.as_deref());
+    }
+    let mut stream = df
+        .select_columns(&columns)
+        .map_err(internal)?
+        .execute_stream()
+        .await
+        .map_err(scan_error)?;
+    while let Some(batch) = stream.next().await {
+        each(&batch.map_err(scan_error)?)?;
+    }
+    Ok(())
 }
 
 /// Keeps the rows that carry their key's newest event time, each key once (the first such
@@ -434,19 +453,12 @@ fn take_rows(
 
 /// The distinct keys of the rows of `df`, read from the key columns only.
 async fn distinct_keys(table: &FeatureTable, df: DataFrame) -> Result<HashSet<String>> {
-    let columns: Vec<&str> = table.primary_keys.iter().map(String::as_str).collect();
-    let mut stream = df
-        .select_columns(&columns)
-        .map_err(internal)?
-        .execute_stream()
-        .await
-        .map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
     let mut keys = HashSet::new();
-    while let Some(batch) = stream.next().await {
-        let batch =
-            batch.map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
-        keys.extend(batch_keys(table, &batch)?);
-    }
+    scan_keys(table, df, false, |batch| {
+        keys.extend(batch_keys(table, batch)?);
+        Ok(())
+    })
+    .await?;
     Ok(keys)
 }
 
@@ -544,13 +556,9 @@ impl FeatureService {
                 Some(_) => Some(newest_per_key(&table, df.clone()).await?),
                 None => None,
             };
-            let mut stream = df
-                .execute_stream()
-                .await
-                .map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
+            let mut stream = df.execute_stream().await.map_err(scan_error)?;
             while let Some(batch) = stream.next().await {
-                let batch = batch
-                    .map_err(|e| Error::internal(format!("cannot scan feature table: {e}")))?;
+                let batch = batch.map_err(scan_error)?;
                 if batch.num_rows() == 0 {
                     continue;
                 }
