@@ -14,7 +14,7 @@ pub enum Store {
 }
 
 /// PostgreSQL server used for tests (`FERROFLOW_TEST_POSTGRES_URL` overrides it).
-fn postgres_admin_url() -> String {
+pub fn postgres_admin_url() -> String {
     std::env::var("FERROFLOW_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -97,6 +97,24 @@ pub async fn spawn_app_with(
             (format!("{base}/{name}"), Some(name))
         }
     };
+    Some(serve(uri, dir, postgres_db, adjust).await)
+}
+
+/// Starts the server on an existing store, as an upgrade does (the migrations it lacks run at
+/// start-up); the PostgreSQL database `postgres_db`, when given, is dropped with the app.
+pub async fn spawn_app_on(uri: String, postgres_db: Option<String>) -> TestApp {
+    let dir =
+        std::env::temp_dir().join(format!("ferroflow-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create test dir");
+    serve(uri, dir, postgres_db, |_| {}).await
+}
+
+async fn serve(
+    uri: String,
+    dir: PathBuf,
+    postgres_db: Option<String>,
+    adjust: impl Fn(&mut ServerConfig) + Send + Sync + 'static,
+) -> TestApp {
     let mut config = ServerConfig::for_store(uri.clone(), dir.join("artifacts"));
     adjust(&mut config);
     let app = Application::build(&config)
@@ -104,14 +122,14 @@ pub async fn spawn_app_with(
         .expect("build application");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    Some(TestApp {
+    TestApp {
         address,
         store_uri: uri,
         client: reqwest::Client::new(),
         dir,
         postgres_db,
         adjust: std::sync::Arc::new(adjust),
-    })
+    }
 }
 
 impl TestApp {
