@@ -34,8 +34,10 @@ from helpers import error_body, unique_name
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
 PROB_TOL = 1e-5
-# Sweeps are short; the deadline only bounds a hung job (debug builds explain and export slowly).
-POLL_SLACK_S = 90.0
+# How far past its budget a finished job may have taken (summary.elapsed_seconds), and how long
+# past the budget the poll waits before calling a job hung (a little more: polling and start-up).
+OVERRUN_S = 20.0
+POLL_SLACK_S = OVERRUN_S + 25.0
 CLASSIFIERS = {"logistic_regression", "decision_tree", "random_forest", "gradient_boosting", "knn", "gaussian_nb", "svm"}
 REGRESSORS = {"linear_regression", "elastic_net", "decision_tree", "random_forest", "gradient_boosting", "knn"}
 
@@ -235,7 +237,10 @@ def _check_summary_common(summary: dict, problem_metrics: set[str], n_rows: int)
         assert set(item) >= {"column", "importance", "std"}, item
     assert summary["leaderboard_top"], summary
     assert summary["stop_reason"], summary
-    assert summary["elapsed_seconds"] > 0 and summary["budget_seconds"] > 0
+    # The budget holds: the sweep stops at the budget less its reserve, and exporting, checking
+    # in ONNX Runtime and logging fit in the reserve plus OVERRUN_S (a debug build on a loaded
+    # 2-core machine).
+    assert 0 < summary["elapsed_seconds"] <= summary["budget_seconds"] + OVERRUN_S, summary
 
 
 # --------------------------------------------------------------------------------------------
