@@ -324,16 +324,10 @@ impl Publication<'_> {
     /// Deletes the rows of these keys (keys the table no longer has).
     pub async fn delete(&mut self, keys: &[String]) -> Result<()> {
         for chunk in keys.chunks(500) {
-            let mut sql = String::from(
+            let sql = with_key_list(
                 "DELETE FROM online_features WHERE table_name = $1 AND entity_key IN (",
+                chunk.len(),
             );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("${}", i + 2));
-            }
-            sql.push(')');
             let mut q = sqlx::query(&sql).bind(&self.name);
             for k in chunk {
                 q = q.bind(k);
@@ -365,6 +359,20 @@ impl Publication<'_> {
     }
 }
 
+/// `head` (ending in `IN (`) completed with `n` placeholders `$2, $3, …` and `)`: the key
+/// list after the table name bound as `$1`.
+fn with_key_list(head: &str, n: usize) -> String {
+    let mut sql = String::from(head);
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("${}", i + 2));
+    }
+    sql.push(')');
+    sql
+}
+
 /// Records a publication made to an external online store.
 pub async fn record_publication(db: &Db, name: &str, version: i64, now: i64) -> Result<()> {
     sqlx::query(
@@ -392,16 +400,10 @@ pub async fn drop_online(db: &Db, name: &str) -> Result<()> {
 pub async fn lookup(db: &Db, name: &str, keys: &[String]) -> Result<Vec<Option<String>>> {
     let mut found = std::collections::HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
-        let mut sql = String::from(
+        let sql = with_key_list(
             "SELECT entity_key, features FROM online_features WHERE table_name = $1 AND entity_key IN (",
+            chunk.len(),
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", i + 2));
-        }
-        sql.push(')');
         let mut q = sqlx::query(&sql).bind(name);
         for k in chunk {
             q = q.bind(k);
