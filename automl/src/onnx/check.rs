@@ -75,7 +75,7 @@ pub async fn run(
 }
 
 /// One `[N, 1]` tensor per input column: text columns as strings, the others as `f32`.
-fn feeds(pipeline: &Pipeline, rows: &[Vec<RawValue>]) -> Vec<Tensor> {
+pub(crate) fn feeds(pipeline: &Pipeline, rows: &[Vec<RawValue>]) -> Vec<Tensor> {
     let n = rows.len();
     pipeline
         .inputs

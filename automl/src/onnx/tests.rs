@@ -251,36 +251,8 @@ fn run_in_ort(pipeline: &Pipeline, bytes: &[u8], rows: &[Vec<RawValue>]) -> Vec<
     let expected: Vec<&str> = pipeline.inputs.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, expected, "graph inputs");
 
-    let n = rows.len();
-    let feeds: Vec<Tensor> = pipeline
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(j, c)| match c.kind.is_text() {
-            false => Tensor::new(
-                vec![n, 1],
-                TensorData::Float(
-                    rows.iter()
-                        .map(|r| match &r[j] {
-                            RawValue::Number(x) => *x,
-                            RawValue::Text(_) => f32::NAN,
-                        })
-                        .collect(),
-                ),
-            ),
-            true => Tensor::new(
-                vec![n, 1],
-                TensorData::String(
-                    rows.iter()
-                        .map(|r| match &r[j] {
-                            RawValue::Text(s) => s.clone(),
-                            RawValue::Number(_) => String::new(),
-                        })
-                        .collect(),
-                ),
-            ),
-        })
-        .collect();
+    // The same feeds the check before registering sends.
+    let feeds = super::check::feeds(pipeline, rows);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
