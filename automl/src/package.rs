@@ -143,20 +143,3 @@ pub fn cell_json(cell: &Cell) -> Value {
         Cell::Text(t) => json!(t),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requirements_are_ranges_of_what_loading_the_model_needs() {
-        for r in REQUIREMENTS {
-            assert!(!r.contains("=="), "{r} is an exact pin");
-            assert!(
-                !r.starts_with("onnx>") && !r.starts_with("onnx="),
-                "{r}: pyfunc never imports onnx"
-            );
-        }
-        assert!(REQUIREMENTS.iter().any(|r| r.starts_with("onnxruntime>=")));
-    }
-}

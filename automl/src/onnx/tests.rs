@@ -758,6 +758,47 @@ fn onnx_boolean_text_columns_are_string_inputs_mapped_in_the_graph() {
     }
 }
 
+/// What the model directory asks pip and conda for: ranges of what loading needs, no `onnx`
+/// (pyfunc never imports it) and no exact pin, in the files themselves.
+#[test]
+fn model_files_ask_for_ranges_of_what_loading_needs() {
+    let p = pipeline(
+        linear(
+            vec![vec![0.3, -0.2, 0.5, 0.0, -0.5, 0.2, 0.1], vec![0.0; 7]],
+            vec![0.1, 0.0],
+            PostTransform::Softmax,
+        ),
+        classification(Labels::Strings(strings(&["no", "yes"]))),
+    );
+    let files = crate::package::files(&p, &export(&p, "t"), "m-test", &[], "");
+    let text = |name: &str| {
+        let (_, bytes) = files
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        String::from_utf8(bytes.clone()).unwrap()
+    };
+    let requirements: Vec<String> = text("requirements.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(requirements, ["mlflow>=3.0,<4", "onnxruntime>=1.13"]);
+    let conda = text("conda.yaml");
+    for r in &requirements {
+        assert!(
+            conda.contains(r.as_str()),
+            "{r} missing from conda.yaml: {conda}"
+        );
+    }
+    assert!(!conda.contains("=="), "an exact pin in conda.yaml: {conda}");
+    assert!(
+        !conda.contains("- onnx>") && !conda.contains("- onnx="),
+        "{conda}"
+    );
+}
+
 #[test]
 fn onnx_check_refuses_a_graph_that_answers_differently_or_does_not_load() {
     use crate::estimators::Output;
