@@ -216,11 +216,7 @@ pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Val
                     trial.number,
                     trial.algorithm
                 );
-                rejected.push(json!({
-                    "trial": trial.number,
-                    "estimator": trial.algorithm.name(),
-                    "reason": reason,
-                }));
+                rejected.push((trial.number, trial.algorithm.name(), reason));
             }
         }
     }
@@ -236,14 +232,7 @@ pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Val
     else {
         let reasons: Vec<String> = rejected
             .iter()
-            .map(|r| {
-                format!(
-                    "trial {} ({}): {}",
-                    r["trial"],
-                    r["estimator"].as_str().unwrap_or(""),
-                    r["reason"].as_str().unwrap_or("")
-                )
-            })
+            .map(|(trial, estimator, reason)| format!("trial {trial} ({estimator}): {reason}"))
             .collect();
         return Err(Error::new(
             ErrorCode::InvalidState,
@@ -500,7 +489,12 @@ pub fn finish(ctx: &Context, p: &Prepared, trials: &[TrialResult]) -> Result<Val
             "validation": metrics_json(&best.validation),
         },
         "best_overall_not_exportable": not_exported,
-        "export_rejected": rejected,
+        "export_rejected": rejected
+            .iter()
+            .map(|(trial, estimator, reason)| {
+                json!({"trial": trial, "estimator": estimator, "reason": reason})
+            })
+            .collect::<Vec<_>>(),
         "test_metrics": metrics_json(&test_metrics),
         "feature_importance": importance.iter().map(|(n, m, s)| json!({"column": n, "importance": m, "std": s})).collect::<Vec<_>>(),
         "model": {

@@ -252,20 +252,18 @@ pub fn disagreement(native: &Output, got: &Prediction) -> Option<String> {
 }
 
 /// A report of the check for the summary.
-pub fn report(outcome: &Outcome, agreement: Value) -> Value {
+pub fn report(outcome: &Outcome, mut agreement: Value) -> Value {
     match outcome {
         Outcome::Ran { version, .. } => {
-            let mut v = agreement;
-            v["checked_with"] = json!(format!("onnxruntime {version}"));
-            v
+            agreement["checked_with"] = json!(format!("onnxruntime {version}"));
         }
         Outcome::Unavailable { reason } => {
-            let mut v = agreement;
-            v["checked_with"] = json!("ferroflow's evaluation of the pipeline");
-            v["onnxruntime"] = json!(format!("not loaded ({reason}); the graph was not run"));
-            v
+            agreement["checked_with"] = json!("ferroflow's evaluation of the pipeline");
+            agreement["onnxruntime"] =
+                json!(format!("not loaded ({reason}); the graph was not run"));
         }
     }
+    agreement
 }
 
 /// A private temporary directory holding the model files; removed on drop.
