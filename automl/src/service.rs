@@ -33,6 +33,9 @@ use crate::store::{self, StoredJob};
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A RUNNING record not rewritten for this long belongs to a server that stopped.
 pub const STALE_AFTER: Duration = Duration::from_secs(60);
+/// How long shutdown waits for running jobs to end (one exporting its model finishes its
+/// writes); past it the store closes anyway and their writes fail.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
 /// Datasets larger than this are refused (they are read into memory).
 pub const MAX_DATASET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -279,8 +282,10 @@ impl AutomlService {
     }
 
     /// Stops the running jobs' store writes (waiting for one in progress) and their trials,
-    /// before the server closes the store. Their records stay RUNNING without a heartbeat,
-    /// so they read as FAILED after `STALE_AFTER`, as after a crash.
+    /// before the server closes the store, then waits (at most `SHUTDOWN_WAIT`) for the jobs to
+    /// end: a job already exporting its best model finishes those writes while the store is
+    /// open. Their records stay RUNNING without a heartbeat, so they read as FAILED after
+    /// `STALE_AFTER`, as after a crash.
     pub async fn shutdown(&self) {
         let stopping = self.stopping.clone();
         let _ = tokio::task::spawn_blocking(move || {
@@ -294,6 +299,16 @@ impl AutomlService {
             .values()
         {
             flag.store(true, Ordering::Relaxed);
+        }
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        while Instant::now() < deadline
+            && !self
+                .cancels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
