@@ -473,7 +473,6 @@ fn average(scores: &[Vec<(Metric, f64)>]) -> Vec<(Metric, f64)> {
 }
 
 /// Run the sweep to its budget; returns every trial (failed ones included) and why it stopped.
-/// Run the sweep to its budget; returns every trial (failed ones included) and why it stopped.
 ///
 /// Trials run on their own threads while this thread dispatches and records them. A fit cannot
 /// be interrupted inside a library, so at the deadline or on cancel the trials still running
@@ -482,6 +481,60 @@ fn average(scores: &[Vec<(Metric, f64)>]) -> Vec<(Metric, f64)> {
 pub fn run(
     prepared: &Arc<Prepared>,
     cfg: &Arc<SweepConfig>,
+    observer: &dyn Observer,
+    cancelled: &AtomicBool,
+) -> (Vec<TrialResult>, StopReason) {
+    let trials = Arc::new(Estimators {
+        prepared: prepared.clone(),
+        cfg: cfg.clone(),
+        folds: folds_of(prepared, cfg.seed),
+    });
+    sweep(cfg, trials, observer, cancelled)
+}
+
+/// Runs one trial: the sweep's only contact with the estimators (the budget tests put fakes
+/// with known durations in their place).
+pub(crate) trait Trials: Send + Sync + 'static {
+    fn run(
+        &self,
+        number: usize,
+        algorithm: Algorithm,
+        params: Params,
+        config: Vec<f64>,
+    ) -> TrialResult;
+}
+
+/// The real trials: fit and score on the prepared data's folds.
+struct Estimators {
+    prepared: Arc<Prepared>,
+    cfg: Arc<SweepConfig>,
+    folds: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+impl Trials for Estimators {
+    fn run(
+        &self,
+        number: usize,
+        algorithm: Algorithm,
+        params: Params,
+        config: Vec<f64>,
+    ) -> TrialResult {
+        evaluate_trial(
+            &self.prepared,
+            &self.cfg,
+            &self.folds,
+            number,
+            algorithm,
+            params,
+            config,
+        )
+    }
+}
+
+/// The search loop over any [`Trials`].
+pub(crate) fn sweep(
+    cfg: &Arc<SweepConfig>,
+    trials: Arc<dyn Trials>,
     observer: &dyn Observer,
     cancelled: &AtomicBool,
 ) -> (Vec<TrialResult>, StopReason) {
@@ -500,7 +553,6 @@ pub fn run(
         tried: Default::default(),
         stop: None,
     };
-    let folds = Arc::new(folds_of(prepared, cfg.seed));
     let (tx, rx) = mpsc::channel::<(usize, TrialResult)>();
     let mut results = Vec::new();
     let mut in_flight = 0usize;
@@ -514,13 +566,11 @@ pub fn run(
             };
             let l = &scheduler.locals[i];
             let (algorithm, params) = (l.algorithm, Params::decode(&l.space, &config));
-            let (prepared, cfg, folds, tx) =
-                (prepared.clone(), cfg.clone(), folds.clone(), tx.clone());
+            let (trials, tx) = (trials.clone(), tx.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("automl-trial-{number}"))
                 .spawn(move || {
-                    let trial =
-                        evaluate_trial(&prepared, &cfg, &folds, number, algorithm, params, config);
+                    let trial = trials.run(number, algorithm, params, config);
                     let _ = tx.send((i, trial));
                 });
             match spawned {
@@ -649,4 +699,161 @@ pub fn permuted(x: &Array2<f64>, feature_columns: &[usize], rng: &mut StdRng) ->
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! The search loop's budget, with fake estimators whose trials take known times.
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Trials that sleep for their algorithm's fixed duration and score a fixed loss, lower
+    /// with every trial so the sweep always improves (no early stop). Records every start.
+    struct Fake {
+        durations: Vec<(Algorithm, Duration)>,
+        losses: Vec<(Algorithm, f64)>,
+        started: Mutex<Vec<(Algorithm, Instant)>>,
+    }
+
+    impl Fake {
+        fn of<T: Copy>(table: &[(Algorithm, T)], algorithm: Algorithm) -> T {
+            table.iter().find(|(a, _)| *a == algorithm).unwrap().1
+        }
+    }
+
+    impl Trials for Fake {
+        fn run(
+            &self,
+            number: usize,
+            algorithm: Algorithm,
+            params: Params,
+            config: Vec<f64>,
+        ) -> TrialResult {
+            let started = Instant::now();
+            self.started.lock().unwrap().push((algorithm, started));
+            std::thread::sleep(Fake::of(&self.durations, algorithm));
+            TrialResult {
+                number,
+                algorithm,
+                params,
+                config,
+                validation: vec![(Metric::F1, 0.5)],
+                train: vec![(Metric::F1, 0.5)],
+                loss: Fake::of(&self.losses, algorithm) - 1e-6 * number as f64,
+                started,
+                duration: started.elapsed(),
+                error: None,
+                model: None,
+            }
+        }
+    }
+
+    struct Quiet;
+    impl Observer for Quiet {
+        fn trial_finished(&self, _: &TrialResult) {}
+    }
+
+    fn config(algorithms: &[Algorithm], budget: Duration) -> Arc<SweepConfig> {
+        Arc::new(SweepConfig {
+            problem: Problem::Classification,
+            metric: Metric::F1,
+            algorithms: algorithms.to_vec(),
+            deadline: Instant::now() + budget,
+            max_trials: 10_000,
+            seed: 7,
+            workers: 1,
+        })
+    }
+
+    /// How long after the deadline the loop may take to notice it (it wakes every 100 ms).
+    const LOOP_RESERVE: Duration = Duration::from_millis(500);
+
+    #[test]
+    fn a_15_second_sweep_ends_on_its_budget_and_starts_no_trial_that_cannot_fit() {
+        let slow = Duration::from_secs(4);
+        let fast = Duration::from_millis(250);
+        // SVM scores far better, so the scheduler wants it for nearly every trial; each takes
+        // 4 s. Neither estimator's cost depends on its parameters (no trees, no depth).
+        let fake = Arc::new(Fake {
+            durations: vec![
+                (Algorithm::Svm, slow),
+                (Algorithm::LogisticRegression, fast),
+            ],
+            losses: vec![(Algorithm::Svm, 0.1), (Algorithm::LogisticRegression, 1.0)],
+            started: Mutex::new(Vec::new()),
+        });
+        let cfg = config(
+            &[Algorithm::LogisticRegression, Algorithm::Svm],
+            Duration::from_secs(15),
+        );
+        let (trials, stop) = sweep(&cfg, fake.clone(), &Quiet, &AtomicBool::new(false));
+        let ended = Instant::now();
+
+        assert_eq!(stop, StopReason::Timeout, "{}", stop.as_str());
+        assert_eq!(stop.as_str(), "time budget reached");
+        assert!(
+            ended <= cfg.deadline + LOOP_RESERVE,
+            "the sweep returned {:?} after its deadline",
+            ended - cfg.deadline
+        );
+        let started = fake.started.lock().unwrap().clone();
+        for (algorithm, at) in &started {
+            let needs = Fake::of(&fake.durations, *algorithm);
+            assert!(
+                *at + needs <= cfg.deadline + Duration::from_millis(200),
+                "{algorithm} was started {:?} before the deadline although a trial takes {needs:?}",
+                cfg.deadline.saturating_duration_since(*at)
+            );
+        }
+        let svm = started.iter().filter(|(a, _)| *a == Algorithm::Svm).count();
+        assert!(svm >= 2, "SVM ran {svm} times: {started:?}");
+        // After the last SVM trial that fitted, the sweep went on with the trials that fit.
+        let late_fast = started
+            .iter()
+            .filter(|(a, at)| *a == Algorithm::LogisticRegression && *at + slow > cfg.deadline)
+            .count();
+        assert!(
+            late_fast >= 3,
+            "only {late_fast} short trials in the last 4 s"
+        );
+        // Every started trial finished inside the budget and is reported.
+        assert_eq!(trials.len(), started.len());
+    }
+
+    #[test]
+    fn a_trial_still_running_at_the_deadline_is_abandoned_not_waited_for() {
+        // The first trial of an estimator has no cost estimate yet, so it starts; it outlives
+        // the budget and the sweep returns at the deadline without it.
+        let fake = Arc::new(Fake {
+            durations: vec![(Algorithm::Svm, Duration::from_secs(10))],
+            losses: vec![(Algorithm::Svm, 0.1)],
+            started: Mutex::new(Vec::new()),
+        });
+        let cfg = config(&[Algorithm::Svm], Duration::from_secs(2));
+        let (trials, stop) = sweep(&cfg, fake.clone(), &Quiet, &AtomicBool::new(false));
+        assert!(Instant::now() <= cfg.deadline + LOOP_RESERVE);
+        assert_eq!(stop, StopReason::Timeout);
+        assert!(trials.is_empty());
+        assert_eq!(fake.started.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn cancel_stops_the_sweep_within_the_loop_reserve() {
+        let fake = Arc::new(Fake {
+            durations: vec![(Algorithm::Svm, Duration::from_secs(10))],
+            losses: vec![(Algorithm::Svm, 0.1)],
+            started: Mutex::new(Vec::new()),
+        });
+        let cfg = config(&[Algorithm::Svm], Duration::from_secs(60));
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let flag = cancelled.clone();
+        let at = Instant::now() + Duration::from_millis(500);
+        std::thread::spawn(move || {
+            std::thread::sleep(at - Instant::now());
+            flag.store(true, Ordering::Relaxed);
+        });
+        let (_, stop) = sweep(&cfg, fake, &Quiet, &cancelled);
+        assert_eq!(stop, StopReason::Cancelled);
+        assert!(Instant::now() <= at + LOOP_RESERVE);
+    }
 }
