@@ -306,61 +306,181 @@ def test_traffic_split_90_10_over_2000_requests(rest, iris_models):
     assert 0.85 <= share <= 0.95, counts
 
 
-def test_promotion_under_load_flips_with_zero_failed_requests(rest, client, tracking_uri):
+class _Load:
+    """Four clients calling an endpoint without pause; every answer's served version is kept
+    in order, every non-200 answer or transport error is a failure."""
+
+    def __init__(self, tracking_uri, endpoint, clients=4):
+        self.endpoint, self.clients = endpoint, clients
+        self.body = json.dumps(_formats(ROWS.iloc[:2])["inputs"][1])
+        self.stop = threading.Event()
+        self.seen, self.failures = [], []
+        self.threads = [threading.Thread(target=self._run, args=(tracking_uri,)) for _ in range(clients)]
+
+    def _run(self, tracking_uri):
+        with httpx.Client(base_url=tracking_uri, timeout=30) as c:
+            while not self.stop.is_set():
+                try:
+                    r = c.post(f"/serving-endpoints/{self.endpoint}/invocations", content=self.body,
+                               headers={"Content-Type": "application/json"})
+                except httpx.HTTPError as exc:  # a transport failure is a failed request too
+                    self.failures.append(repr(exc))
+                    return
+                if r.status_code != 200:
+                    self.failures.append((r.status_code, r.text))
+                else:
+                    self.seen.append(r.headers["served-model-version"])
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def wait_for(self, condition, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline and not condition() and not self.failures:
+            time.sleep(0.05)
+
+    def answers_after_first(self, version):
+        seen = list(self.seen)
+        return len(seen) - seen.index(version) - 1 if version in seen else 0
+
+
+def _flip_under_load(tracking_uri, endpoint, old, new, flip):
+    """Moves the endpoint from version `old` to `new` by calling `flip` while four clients
+    call it; asserts that no request failed and that the switch is clean and stays."""
+    with _Load(tracking_uri, endpoint) as load:
+        # Flip only once the old version is demonstrably serving under load.
+        load.wait_for(lambda: old in load.seen)
+        flip()
+        # Then keep the load on until enough answers came after the flip to judge it.
+        load.wait_for(lambda: load.answers_after_first(new) >= 30)
+    seen = load.seen
+    assert load.failures == []
+    assert old in seen and seen[-1] == new, seen[-5:]
+    # Once flipped, it stays flipped: only requests already running (one per client
+    # thread) may still answer from the old version after the first answer from the new.
+    assert seen[seen.index(new):].count(old) <= load.clients, seen
+    assert set(seen[-20:]) == {new}
+    return seen
+
+
+def _two_versions(client, name):
     experiment_id = client.create_experiment(unique_name("serving"))
-    name = unique_name("promo")
     _register(experiment_id, name, _onnx(LogisticRegression(max_iter=500).fit(X, Y)), input_example=X.iloc[:3])
     _register(experiment_id, name, _onnx(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y), zipmap=False), input_example=X.iloc[:3])
+    return experiment_id
+
+
+def _served(rest, endpoint):
+    state = rest.get(f"/api/2.0/serving-endpoints/{endpoint}").json()
+    return state, state["config"]["served_models"][0]
+
+
+def test_promotion_under_load_flips_with_zero_failed_requests(rest, client, tracking_uri):
+    name = unique_name("promo")
+    _two_versions(client, name)
     client.transition_model_version_stage(name, "1", "Production")
     endpoint = unique_name("ep")
     _create(rest, endpoint, [{"model_name": name, "model_version": "Production"}])
-    body = json.dumps(_formats(ROWS.iloc[:2])["inputs"][1])
-    stop = threading.Event()
-    seen, failures = [], []
-
-    def load():
-        with httpx.Client(base_url=tracking_uri, timeout=30) as c:
-            while not stop.is_set():
-                try:
-                    r = c.post(f"/serving-endpoints/{endpoint}/invocations", content=body,
-                               headers={"Content-Type": "application/json"})
-                except httpx.HTTPError as exc:  # a transport failure is a failed request too
-                    failures.append(repr(exc))
-                    return
-                if r.status_code != 200:
-                    failures.append((r.status_code, r.text))
-                else:
-                    seen.append(r.headers["served-model-version"])
-
-    def answers_after_first_2():
-        return len(seen) - seen.index("2") - 1 if "2" in seen else 0
-
-    threads = [threading.Thread(target=load) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
-        # Flip only once version 1 is demonstrably serving under load.
-        deadline = time.time() + 20
-        while time.time() < deadline and "1" not in seen and not failures:
-            time.sleep(0.05)
-        client.transition_model_version_stage(name, "2", "Production", archive_existing_versions=True)
-        # Then keep the load on until enough answers came after the flip to judge it.
-        deadline = time.time() + 20
-        while time.time() < deadline and answers_after_first_2() < 30 and not failures:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert failures == []
-    assert "1" in seen and seen[-1] == "2", seen[-5:]
-    # Once flipped, it stays flipped: only requests already running (one per client
-    # thread) may still answer from version 1 after the first version-2 answer.
-    assert seen[seen.index("2"):].count("1") <= len(threads), seen
-    assert set(seen[-20:]) == {"2"}
-    state = rest.get(f"/api/2.0/serving-endpoints/{endpoint}").json()
-    assert state["config"]["served_models"][0]["served_version"] == "2"
+    _flip_under_load(
+        tracking_uri, endpoint, "1", "2",
+        lambda: client.transition_model_version_stage(name, "2", "Production", archive_existing_versions=True),
+    )
+    _, served = _served(rest, endpoint)
+    assert served["served_version"] == "2"
     assert 'ferroflow_serving_requests_total{endpoint="' + endpoint in rest.get("/metrics").text
+
+
+def test_endpoint_following_an_alias_moves_with_it_under_load(rest, client, tracking_uri):
+    name = unique_name("alias")
+    _two_versions(client, name)
+    client.set_registered_model_alias(name, "champion", "1")
+    endpoint = unique_name("ep")
+    made = _create(rest, endpoint, [{"model_name": name, "model_alias": "champion"}])
+    assert made["config"]["served_models"][0]["served_version"] == "1"
+    _flip_under_load(
+        tracking_uri, endpoint, "1", "2",
+        lambda: client.set_registered_model_alias(name, "champion", "2"),
+    )
+    state, served = _served(rest, endpoint)
+    assert served["served_version"] == "2" and served["model_alias"] == "champion"
+    assert state["state"] == {"ready": "READY", "config_update": "NOT_UPDATING"}
+    # Moving the alias back moves the endpoint back.
+    _flip_under_load(
+        tracking_uri, endpoint, "2", "1",
+        lambda: client.set_registered_model_alias(name, "champion", "1"),
+    )
+
+
+def test_endpoint_following_latest_serves_each_new_version(rest, client, tracking_uri):
+    name = unique_name("latest")
+    experiment_id = _two_versions(client, name)
+    endpoint = unique_name("ep")
+    made = _create(rest, endpoint, [{"model_name": name, "model_version": "latest"}])
+    assert made["config"]["served_models"][0]["served_version"] == "2"
+    _flip_under_load(
+        tracking_uri, endpoint, "2", "3",
+        lambda: _register(experiment_id, name, _onnx(MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X, Y), zipmap=False), input_example=X.iloc[:3]),
+    )
+
+
+def _broken_version(client, name, experiment_id, tmp_path):
+    """A new version of `name` whose MLmodel is an ONNX model's but whose model.onnx is not an
+    ONNX graph: it registers fine and cannot be loaded."""
+    good = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/1", dst_path=str(tmp_path / "good")))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in good.iterdir():
+        if f.is_file():
+            (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "model.onnx").write_bytes(b"not an onnx graph")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_artifacts(str(broken), artifact_path="model")
+    return client.create_model_version(
+        name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+    ).version
+
+
+def test_a_version_that_cannot_load_leaves_the_old_one_serving(rest, client, tracking_uri, tmp_path):
+    name = unique_name("broken")
+    experiment_id = _two_versions(client, name)
+    bad = _broken_version(client, name, experiment_id, tmp_path)
+    assert bad == "3"
+    client.set_registered_model_alias(name, "champion", "1")
+    endpoint = unique_name("ep")
+    _create(rest, endpoint, [{"model_name": name, "model_alias": "champion"}])
+    with _Load(tracking_uri, endpoint) as load:
+        load.wait_for(lambda: "1" in load.seen)
+        client.set_registered_model_alias(name, "champion", bad)
+        load.wait_for(lambda: _served(rest, endpoint)[0]["state"]["config_update"] == "UPDATE_FAILED")
+        # Keep calling a while after the failed load: still version 1, nothing failed.
+        mark = len(load.seen)
+        load.wait_for(lambda: len(load.seen) >= mark + 50)
+    assert load.failures == []
+    assert set(load.seen) == {"1"}
+    state, served = _served(rest, endpoint)
+    assert state["state"] == {"ready": "READY", "config_update": "UPDATE_FAILED"}, state
+    assert served["served_version"] == "1"
+    assert served["state"]["deployment"] == "DEPLOYMENT_READY"
+    message = served["state"]["deployment_state_message"]
+    assert message.startswith("version 3 could not be loaded, version 1 keeps serving: "), message
+    r = rest.post(f"/serving-endpoints/{endpoint}/invocations", content=load.body,
+                  headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.headers["served-model-version"] == "1"
+    # The registry moving on to a good version clears the failure.
+    _flip_under_load(
+        tracking_uri, endpoint, "1", "2",
+        lambda: client.set_registered_model_alias(name, "champion", "2"),
+    )
+    state, served = _served(rest, endpoint)
+    assert state["state"] == {"ready": "READY", "config_update": "NOT_UPDATING"}
+    assert served["state"] == {"deployment": "DEPLOYMENT_READY", "deployment_state_message": ""}
 
 
 def _free_port():

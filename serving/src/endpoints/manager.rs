@@ -48,6 +48,16 @@ pub struct Slot {
     pub spec: ServedSpec,
     current: RwLock<Option<Arc<Deployed>>>,
     state: Mutex<(SlotState, Option<Instant>)>,
+    /// A newer version the watcher could not load while the current one kept serving.
+    reload_failure: Mutex<Option<ReloadFailure>>,
+}
+
+/// Why a followed stage, alias or `latest` did not move the slot to its new version.
+#[derive(Debug, Clone)]
+struct ReloadFailure {
+    version: String,
+    message: String,
+    at: Instant,
 }
 
 impl Slot {
@@ -56,6 +66,7 @@ impl Slot {
             spec,
             current: RwLock::new(None),
             state: Mutex::new((SlotState::Creating, None)),
+            reload_failure: Mutex::new(None),
         }
     }
 
@@ -67,6 +78,20 @@ impl Slot {
     fn install(&self, deployed: Arc<Deployed>) {
         *self.current.write().expect("slot lock") = Some(deployed);
         *self.state.lock().expect("slot lock") = (SlotState::Ready, None);
+        self.reload_failure.lock().expect("slot lock").take();
+    }
+
+    fn reload_failure(&self) -> Option<ReloadFailure> {
+        self.reload_failure.lock().expect("slot lock").clone()
+    }
+
+    /// Keeps serving the current version and records why `version` could not replace it.
+    fn reload_failed(&self, version: &str, message: String) {
+        *self.reload_failure.lock().expect("slot lock") = Some(ReloadFailure {
+            version: version.to_string(),
+            message,
+            at: Instant::now(),
+        });
     }
 
     fn fail(&self, message: String) {
@@ -128,10 +153,21 @@ impl Endpoint {
                     v["served_version"] = json!(d.version);
                 }
                 let (state, _) = slot.state.lock().expect("slot lock").clone();
-                let (deployment, message) = match state {
-                    SlotState::Creating => ("DEPLOYMENT_CREATING", String::new()),
-                    SlotState::Ready => ("DEPLOYMENT_READY", String::new()),
-                    SlotState::Failed(m) => ("DEPLOYMENT_FAILED", m),
+                let (deployment, message) = match (state, slot.reload_failure()) {
+                    (SlotState::Creating, _) => ("DEPLOYMENT_CREATING", String::new()),
+                    (SlotState::Ready, None) => ("DEPLOYMENT_READY", String::new()),
+                    (SlotState::Ready, Some(f)) => (
+                        "DEPLOYMENT_READY",
+                        format!(
+                            "version {} could not be loaded, version {} keeps serving: {}",
+                            f.version,
+                            slot.current()
+                                .map(|d| d.version.clone())
+                                .unwrap_or_default(),
+                            f.message
+                        ),
+                    ),
+                    (SlotState::Failed(m), _) => ("DEPLOYMENT_FAILED", m),
                 };
                 v["state"] = json!({
                     "deployment": deployment,
@@ -169,7 +205,13 @@ impl Endpoint {
             "last_updated_timestamp": self.last_updated_timestamp,
             "state": {
                 "ready": if self.ready() { "READY" } else { "NOT_READY" },
-                "config_update": "NOT_UPDATING",
+                // As Databricks shows an update that did not take: the endpoint keeps
+                // serving what it served, and says the move failed.
+                "config_update": if self.slots.iter().any(|s| s.reload_failure().is_some()) {
+                    "UPDATE_FAILED"
+                } else {
+                    "NOT_UPDATING"
+                },
             },
             "config": config,
         })
@@ -418,6 +460,13 @@ impl EndpointManager {
                     }
                 };
                 if current.as_ref().map(|d| d.version.as_str()) == Some(mv.version.as_str()) {
+                    // Back on the serving version (an alias moved back): nothing failed now.
+                    slot.reload_failure.lock().expect("slot lock").take();
+                    continue;
+                }
+                // A version that failed to load is not downloaded again on every pass.
+                if matches!(slot.reload_failure(), Some(f) if f.version == mv.version && f.at.elapsed() < RETRY_AFTER)
+                {
                     continue;
                 }
                 match self.deploy(&endpoint.name, &slot.spec, &mv).await {
@@ -434,6 +483,8 @@ impl EndpointManager {
                         tracing::warn!(endpoint = %endpoint.name, "loading {} failed: {}", mv.version, e.message);
                         if current.is_none() {
                             slot.fail(e.message);
+                        } else {
+                            slot.reload_failed(&mv.version, e.message);
                         }
                     }
                 }
