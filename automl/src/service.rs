@@ -38,7 +38,7 @@ pub const STALE_AFTER: Duration = Duration::from_secs(60);
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
 /// Datasets larger than this are refused (they are read into memory).
-pub const MAX_DATASET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+pub const MAX_DATASET_BYTES: u64 = ferroflow_core::http::MAX_DATA_BODY as u64;
 
 /// `POST /api/2.0/automl/runs`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

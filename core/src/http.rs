@@ -10,6 +10,21 @@ use serde_json::{Map, Value};
 use crate::paging::Page;
 use crate::{Error, Result};
 
+/// Largest request body of the JSON APIs (tracking, registry, serving, AutoML runs).
+pub const MAX_JSON_BODY: usize = 64 << 20;
+/// Largest request body that carries data: feature-table writes, spines and AutoML datasets
+/// arrive as whole Parquet, Arrow or CSV files. Artifact uploads stream and have no limit.
+pub const MAX_DATA_BODY: usize = 2 << 30;
+
+/// The body limit of the route at `path` (what the routes' `PayloadConfig`s set).
+pub fn body_limit(path: &str) -> usize {
+    if path.starts_with("/api/2.0/feature-store/") || path == "/api/2.0/automl/datasets" {
+        MAX_DATA_BODY
+    } else {
+        MAX_JSON_BODY
+    }
+}
+
 /// `Missing value for required parameter '<path>'.`, as MLflow words it.
 pub fn missing_value(path: &str) -> Error {
     Error::invalid(format!("Missing value for required parameter '{path}'."))

@@ -43,7 +43,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// Largest request body: feature data arrives as whole Parquet or Arrow files.
-const MAX_BODY: usize = 2 << 30;
+const MAX_BODY: usize = ferroflow_core::http::MAX_DATA_BODY;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

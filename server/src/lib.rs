@@ -4,6 +4,7 @@ pub mod automl_cli;
 pub mod cli_client;
 pub mod config;
 pub mod features_cli;
+pub mod limits;
 pub mod metrics;
 pub mod models_serve;
 
@@ -152,7 +153,8 @@ impl Application {
                 .app_data(endpoints.clone())
                 .app_data(automl.clone())
                 .app_data(features.clone())
-                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .app_data(web::PayloadConfig::new(ferroflow_core::http::MAX_JSON_BODY))
+                .wrap(middleware::from_fn(limits::over_limit))
                 .wrap(middleware::from_fn(metrics::track))
                 .route("/health", web::get().to(health))
                 .route("/version", web::get().to(version))
