@@ -54,6 +54,30 @@ pub struct ServerConfig {
     /// `redis://host:port[/db]`.
     #[arg(long, env = "FERROFLOW_ONLINE_STORE")]
     pub online_store: Option<String>,
+
+    /// MLflow's web UI bundle (`scripts/mlflow-ui.sh` fetches it). Default: `./.mlflow-ui`,
+    /// else `.mlflow-ui` in a parent folder of the binary.
+    #[arg(long, env = "FERROFLOW_STATIC_FOLDER")]
+    pub static_folder: Option<PathBuf>,
+
+    /// A prefix for every path the server answers, UI and API alike (as `mlflow server
+    /// --static-prefix`): begins with '/', does not end with one.
+    #[arg(long, env = "FERROFLOW_STATIC_PREFIX", value_parser = parse_static_prefix)]
+    pub static_prefix: Option<String>,
+}
+
+/// `mlflow server`'s rules for `--static-prefix`, in its words.
+fn parse_static_prefix(value: &str) -> Result<String, String> {
+    if !value.starts_with('/') {
+        return Err("--static-prefix must begin with a '/'.".into());
+    }
+    if value.ends_with('/') {
+        return Err("--static-prefix should not end with a '/'.".into());
+    }
+    if value.contains('{') || value.contains('}') {
+        return Err("--static-prefix must not contain '{' or '}'.".into());
+    }
+    Ok(value.to_string())
 }
 
 impl ServerConfig {
@@ -72,6 +96,8 @@ impl ServerConfig {
             onnxruntime_lib: None,
             serving_poll_ms: 200,
             online_store: None,
+            static_folder: None,
+            static_prefix: None,
         }
     }
 

@@ -4,9 +4,12 @@ pub mod automl_cli;
 pub mod cli_client;
 pub mod config;
 pub mod features_cli;
+pub mod graphql;
 pub mod limits;
 pub mod metrics;
 pub mod models_serve;
+pub mod ui;
+pub mod ui_api;
 
 use std::net::TcpListener;
 
@@ -35,6 +38,10 @@ pub const SERVER_ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/api/3.0/mlflow/server-info"),
     ("GET", "/ajax-api/3.0/mlflow/server-info"),
+    ("GET", "/graphql"),
+    ("POST", "/graphql"),
+    ("GET", "/"),
+    ("GET", "/static-files/{path}"),
 ];
 
 /// How long an idle keep-alive connection stays open (nginx's default). Longer than the idle
@@ -103,7 +110,6 @@ impl Application {
         let endpoints = EndpointManager::new(
             db.clone(),
             registry_service.clone(),
-            tracking.clone(),
             (*artifacts.clone().into_inner()).clone(),
             ServingMetrics::new(metrics.registry()),
         );
@@ -143,6 +149,20 @@ impl Application {
         let tracking = web::Data::new(tracking);
         let db_data = web::Data::new(db.clone());
         let metrics = web::Data::new(metrics);
+        let ui = web::Data::new(ui::Ui {
+            folder: ui::find_folder(config.static_folder.as_deref()),
+            prefix: config.static_prefix.clone(),
+        });
+        match &ui.folder {
+            Some(folder) => tracing::info!("MLflow UI: {}", folder.display()),
+            None => tracing::info!("no MLflow UI bundle found (scripts/mlflow-ui.sh installs it)"),
+        }
+        let graphql_schema = web::Data::new(graphql::schema());
+        let graphql_services = web::Data::new(graphql::Services {
+            tracking: (**tracking).clone(),
+            registry: (**registry).clone(),
+            artifacts: (**artifacts).clone(),
+        });
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(tracking.clone())
@@ -153,9 +173,13 @@ impl Application {
                 .app_data(endpoints.clone())
                 .app_data(automl.clone())
                 .app_data(features.clone())
+                .app_data(ui.clone())
+                .app_data(graphql_schema.clone())
+                .app_data(graphql_services.clone())
                 .app_data(web::PayloadConfig::new(ferroflow_core::http::MAX_JSON_BODY))
                 .wrap(middleware::from_fn(limits::over_limit))
                 .wrap(middleware::from_fn(metrics::track))
+                .wrap(middleware::from_fn(ui::strip_prefix))
                 .route("/health", web::get().to(health))
                 .route("/version", web::get().to(version))
                 .route("/metrics", web::get().to(metrics::metrics_endpoint));
@@ -171,6 +195,8 @@ impl Application {
             app = app.configure(ferroflow_tracking::artifacts::configure);
             app = app.configure(ferroflow_automl::configure);
             app = app.configure(ferroflow_features::configure);
+            // Before the `/ajax-api/2.0/mlflow` scope, which would answer its paths with 404.
+            app = app.configure(ui_api::configure);
             for prefix in API_PREFIXES {
                 app = app.service(
                     web::scope(prefix)
@@ -178,6 +204,10 @@ impl Application {
                         .configure(ferroflow_registry::configure),
                 );
             }
+            app = app
+                .route("/graphql", web::post().to(graphql::handle))
+                .route("/graphql", web::get().to(graphql::handle));
+            app = app.configure(ui::configure);
             app.default_service(web::to(not_found))
         })
         .on_connect(set_nodelay)

@@ -47,6 +47,7 @@ fn server_operations() -> BTreeSet<(String, String)> {
     ops.extend(
         ferroflow_server::SERVER_ROUTES
             .iter()
+            .chain(ferroflow_server::ui_api::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string())),
     );
     ops.extend(

@@ -136,6 +136,17 @@ pub struct Dataset {
     pub profile: Option<String>,
 }
 
+/// A dataset an experiment's runs used, as MLflow's `DatasetSummary` (the UI's
+/// `experiments/search-datasets`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetSummary {
+    pub experiment_id: String,
+    pub name: String,
+    pub digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetInput {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -17,6 +17,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/experiments/create"),
     ("GET", "/experiments/get"),
     ("GET", "/experiments/get-by-name"),
+    ("POST", "/experiments/search-datasets"),
     ("POST", "/experiments/search"),
     ("GET", "/experiments/search"),
     ("POST", "/experiments/update"),
@@ -38,6 +39,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/runs/log-inputs"),
     ("POST", "/runs/outputs"),
     ("GET", "/metrics/get-history"),
+    ("GET", "/metrics/get-history-bulk"),
     ("GET", "/metrics/get-history-bulk-interval"),
     ("POST", "/logged-models"),
     ("POST", "/logged-models/search"),
@@ -56,6 +58,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/experiments/get-by-name",
             web::get().to(get_experiment_by_name),
+        )
+        .route(
+            "/experiments/search-datasets",
+            web::post().to(search_datasets),
         )
         .route("/experiments/search", web::post().to(search_experiments))
         .route("/experiments/search", web::get().to(search_experiments))
@@ -84,6 +90,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/runs/log-inputs", web::post().to(log_inputs))
         .route("/runs/outputs", web::post().to(log_outputs))
         .route("/metrics/get-history", web::get().to(get_metric_history))
+        .route(
+            "/metrics/get-history-bulk",
+            web::get().to(get_metric_history_bulk),
+        )
         .route(
             "/metrics/get-history-bulk-interval",
             web::get().to(get_metric_history_bulk_interval),
@@ -590,6 +600,45 @@ async fn get_metric_history(svc: Svc, req: HttpRequest, body: web::Bytes) -> Res
         )
         .await?;
     page_response("metrics", page)
+}
+
+#[derive(Deserialize)]
+struct SearchDatasetsRequest {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+}
+
+/// The UI's `experiments/search-datasets`: `{"dataset_summaries": […]}` (omitted when none).
+async fn search_datasets(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: SearchDatasetsRequest = parse(&req, &body, &["experiment_ids"])?;
+    let summaries = svc.search_datasets(&r.experiment_ids).await?;
+    let mut out = json!({});
+    if !summaries.is_empty() {
+        out["dataset_summaries"] = json!(summaries);
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Deserialize)]
+struct BulkRequest {
+    #[serde(default)]
+    run_id: Vec<String>,
+    metric_key: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+}
+
+/// The UI's `metrics/get-history-bulk` (`?run_id=…&run_id=…&metric_key=…`).
+async fn get_metric_history_bulk(
+    svc: Svc,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let r: BulkRequest = parse(&req, &body, &["run_id"])?;
+    let metrics = svc
+        .metric_history_bulk(&r.run_id, r.metric_key.as_deref(), r.max_results)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "metrics": metrics })))
 }
 
 #[derive(Deserialize)]

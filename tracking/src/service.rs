@@ -617,6 +617,91 @@ impl TrackingService {
         })
     }
 
+    /// The UI's `ajax-api/2.0/mlflow/metrics/get-history-bulk`: every run's history of one
+    /// metric, runs in id order, each in (timestamp, step, value) order, at most
+    /// `max_results` (25,000) points in all. Unknown runs have no points, as in MLflow.
+    pub async fn metric_history_bulk(
+        &self,
+        run_ids: &[String],
+        key: Option<&str>,
+        max_results: Option<i64>,
+    ) -> Result<Vec<MetricWithRunId>> {
+        const MAX_HISTORY_RESULTS: i64 = 25_000;
+        if run_ids.is_empty() {
+            return Err(Error::invalid(
+                "GetMetricHistoryBulk request must specify at least one run_id.",
+            ));
+        }
+        if run_ids.len() > validate::MAX_RUNS_GET_METRIC_HISTORY_BULK {
+            return Err(Error::invalid(format!(
+                "GetMetricHistoryBulk request cannot specify more than {} run_ids. Received {} run_ids.",
+                validate::MAX_RUNS_GET_METRIC_HISTORY_BULK,
+                run_ids.len()
+            )));
+        }
+        let Some(key) = key else {
+            return Err(Error::invalid(
+                "GetMetricHistoryBulk request must specify a metric_key.",
+            ));
+        };
+        let max_results = max_results
+            .unwrap_or(MAX_HISTORY_RESULTS)
+            .clamp(0, MAX_HISTORY_RESULTS);
+        let mut ids: Vec<&String> = run_ids.iter().collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            let left = max_results - out.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            for m in store::metric_history(&self.db, id, key, 0, Some(left)).await? {
+                out.push(MetricWithRunId {
+                    key: m.key,
+                    value: m.value,
+                    timestamp: m.timestamp,
+                    step: m.step,
+                    run_id: id.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The UI's `experiments/search-datasets`: the datasets the experiments' runs used, with
+    /// their context (at most 1000), as MLflow's `search_datasets_impl`.
+    pub async fn search_datasets(&self, experiment_ids: &[String]) -> Result<Vec<DatasetSummary>> {
+        const MAX_EXPERIMENT_IDS_PER_REQUEST: usize = 20;
+        const MAX_DATASET_SUMMARIES_RESULTS: i64 = 1000;
+        if experiment_ids.is_empty() {
+            return Err(Error::invalid(
+                "SearchDatasets request must specify at least one experiment_id.",
+            ));
+        }
+        if experiment_ids.len() > MAX_EXPERIMENT_IDS_PER_REQUEST {
+            return Err(Error::invalid(format!(
+                "SearchDatasets request cannot specify more than {MAX_EXPERIMENT_IDS_PER_REQUEST} experiment_ids. Received {} experiment_ids.",
+                experiment_ids.len()
+            )));
+        }
+        let ids = experiment_ids
+            .iter()
+            .map(|id| validate::experiment_id(id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(
+            store::dataset_summaries(&self.db, &ids, MAX_DATASET_SUMMARIES_RESULTS)
+                .await?
+                .into_iter()
+                .map(|(experiment_id, name, digest, context)| DatasetSummary {
+                    experiment_id: experiment_id.to_string(),
+                    name,
+                    digest,
+                    context,
+                })
+                .collect(),
+        )
+    }
+
     /// Up to `max_results` points per run, evenly sampled by row and keeping the first and last.
     pub async fn metric_history_bulk_interval(
         &self,

@@ -56,6 +56,25 @@ impl RegistryService {
         }
         Ok(self.resolve_models_uri(uri).await?.source)
     }
+
+    /// Where a version's files are: its source, with MLflow 3's `models:/m-<id>` resolved to
+    /// the logged model's artifact location and `runs:/<run_id>/<path>` to the run's artifact
+    /// root joined with the path.
+    pub async fn model_version_location(&self, mv: &ModelVersion) -> Result<String> {
+        if mv.source.starts_with("models:/") {
+            return self.resolve_models_uri_location(&mv.source).await;
+        }
+        if let Some(rest) = mv.source.strip_prefix("runs:/") {
+            let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let run = self.tracking.get_run(run_id).await?;
+            return Ok(format!(
+                "{}/{}",
+                run.info.artifact_uri.trim_end_matches('/'),
+                path.trim_matches('/')
+            ));
+        }
+        Ok(mv.source.clone())
+    }
 }
 
 /// A parsed `models:/` URI.

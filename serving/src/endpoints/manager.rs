@@ -16,7 +16,6 @@ use ferroflow_core::{now_millis, Db, Error, ErrorCode, Result};
 use ferroflow_registry::model::ModelVersion;
 use ferroflow_registry::RegistryService;
 use ferroflow_tracking::artifacts::ArtifactService;
-use ferroflow_tracking::TrackingService;
 use prometheus::{Histogram, IntGauge};
 use serde_json::{json, Value};
 
@@ -234,7 +233,6 @@ pub struct EndpointManager {
 struct Inner {
     db: Db,
     registry: RegistryService,
-    tracking: TrackingService,
     artifacts: ArtifactService,
     metrics: ServingMetrics,
     endpoints: RwLock<HashMap<String, Arc<Endpoint>>>,
@@ -262,7 +260,6 @@ impl EndpointManager {
     pub fn new(
         db: Db,
         registry: RegistryService,
-        tracking: TrackingService,
         artifacts: ArtifactService,
         metrics: ServingMetrics,
     ) -> EndpointManager {
@@ -270,7 +267,6 @@ impl EndpointManager {
             inner: Arc::new(Inner {
                 db,
                 registry,
-                tracking,
                 artifacts,
                 metrics,
                 endpoints: RwLock::new(HashMap::new()),
@@ -499,27 +495,6 @@ impl EndpointManager {
             .await
     }
 
-    /// Where a version's files are: its source, with `models:/m-…` and `runs:/` resolved.
-    async fn location(&self, mv: &ModelVersion) -> Result<String> {
-        if mv.source.starts_with("models:/") {
-            return self
-                .inner
-                .registry
-                .resolve_models_uri_location(&mv.source)
-                .await;
-        }
-        if let Some(rest) = mv.source.strip_prefix("runs:/") {
-            let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let run = self.inner.tracking.get_run(run_id).await?;
-            return Ok(format!(
-                "{}/{}",
-                run.info.artifact_uri.trim_end_matches('/'),
-                path.trim_matches('/')
-            ));
-        }
-        Ok(mv.source.clone())
-    }
-
     /// Downloads, loads and warms up one version.
     async fn deploy(
         &self,
@@ -527,7 +502,7 @@ impl EndpointManager {
         spec: &ServedSpec,
         mv: &ModelVersion,
     ) -> Result<Arc<Deployed>> {
-        let location = self.location(mv).await?;
+        let location = self.inner.registry.model_version_location(mv).await?;
         // A directory of its own per download, removed once the model is loaded (sessions
         // hold it in memory) or the download failed: nothing is left in the temp dir.
         let dir = std::env::temp_dir().join(format!(

@@ -6,6 +6,6 @@ pub mod s3direct;
 pub mod service;
 pub mod store;
 
-pub use routes::{configure, ROUTES};
+pub use routes::{configure, stream_artifact, ROUTES};
 pub use service::{ArtifactService, ByteCounters};
 pub use store::{ArtifactStore, StoreRoot};

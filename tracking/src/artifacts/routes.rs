@@ -117,7 +117,8 @@ async fn upload_artifact(
     Ok(HttpResponse::Ok().content_type("application/json").finish())
 }
 
-fn stream_artifact(a: Artifact) -> HttpResponse {
+/// An artifact as a download: its type, length and `Content-Disposition`, streamed.
+pub fn stream_artifact(a: Artifact) -> HttpResponse {
     let disposition = format!(
         "attachment; filename=\"{}\"",
         a.name.replace(['"', '\\', '\r', '\n'], "_")

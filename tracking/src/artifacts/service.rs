@@ -485,11 +485,34 @@ impl ArtifactService {
 
     /// `GET /get-artifact?run_id=&path=`: a run's artifact, for download.
     pub async fn download_run_artifact(&self, run_id: &str, path: &str) -> Result<Artifact> {
+        let run = self.tracking.get_run(run_id).await?;
+        self.download_under(&run.info.artifact_uri, path).await
+    }
+
+    /// `path` (checked as MLflow's `validate_path_is_safe`) under a proxied artifact URI, e.g.
+    /// a model version's location.
+    pub async fn download_under(&self, artifact_uri: &str, path: &str) -> Result<Artifact> {
+        let relative = safe_segments(path)?;
+        let mut segments = proxied_root_segments(artifact_uri)?;
+        segments.extend(relative);
+        self.open(&segments).await
+    }
+
+    /// The UI's `upload-artifact`: stores `data` at `path` under the run's artifact root.
+    pub async fn upload_run_artifact(&self, run_id: &str, path: &str, data: Bytes) -> Result<u64> {
         let relative = safe_segments(path)?;
         let run = self.tracking.get_run(run_id).await?;
         let mut segments = proxied_root_segments(&run.info.artifact_uri)?;
         segments.extend(relative);
-        self.open(&segments).await
+        let path = to_path(&segments)
+            .ok_or_else(|| Error::invalid("Invalid path: an artifact path is required"))?;
+        self.counters.bytes_in.inc_by(data.len() as u64);
+        self.store
+            .put_stream(
+                &path,
+                futures_util::stream::iter([Ok::<_, std::convert::Infallible>(data)]),
+            )
+            .await
     }
 
     /// Copies every file under a proxied artifact URI (`mlflow-artifacts:/…`, e.g. a model

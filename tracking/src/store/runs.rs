@@ -491,6 +491,47 @@ async fn load_dataset_inputs(db: &Db, ids: &[&str]) -> Result<HashMap<String, Ve
     Ok(out)
 }
 
+/// `(experiment_id, name, digest, context)` of the datasets runs of these experiments used,
+/// each distinct combination once (at most `limit`), as MLflow's `_search_datasets`: the
+/// context is the input's `mlflow.data.context` tag, None without one.
+pub async fn dataset_summaries(
+    db: &Db,
+    experiment_ids: &[i64],
+    limit: i64,
+) -> Result<Vec<(i64, String, String, Option<String>)>> {
+    let mut q = SqlBuilder::new(
+        db.backend,
+        "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value FROM datasets d \
+         JOIN inputs i ON i.source_id = d.dataset_uuid AND i.source_type = 'DATASET' \
+         LEFT JOIN input_tags t ON t.input_uuid = i.input_uuid AND t.name = 'mlflow.data.context' \
+         WHERE d.experiment_id IN (",
+    );
+    for (n, id) in experiment_ids.iter().enumerate() {
+        if n > 0 {
+            q.push(", ");
+        }
+        q.bind_int(*id);
+    }
+    q.push(") ORDER BY d.experiment_id, d.name, d.digest, t.value LIMIT ")
+        .bind_int(limit);
+    let rows = q
+        .query()
+        .fetch_all(db.reader())
+        .await
+        .context("failed to read dataset summaries")?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            ))
+        })
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .context("failed to decode dataset summaries")
+}
+
 type ModelLinks = (Vec<ModelIo>, Vec<ModelIo>);
 
 async fn load_model_links(db: &Db, ids: &[&str]) -> Result<HashMap<String, ModelLinks>> {
