@@ -44,6 +44,10 @@ MLFLOW_START_TIMEOUT_S = float(os.environ.get("MLFLOW_START_TIMEOUT", "180"))
 ORT_LIBRARY = REPO_ROOT / ".ort" / "lib" / "libonnxruntime.so.1.31.1"
 if "ORT_DYLIB_PATH" not in os.environ and ORT_LIBRARY.exists():
     os.environ["ORT_DYLIB_PATH"] = str(ORT_LIBRARY)
+# MLflow's web UI bundle scripts/mlflow-ui.sh installs; servers started here serve it.
+UI_FOLDER = REPO_ROOT / ".mlflow-ui"
+if "FERROFLOW_STATIC_FOLDER" not in os.environ and (UI_FOLDER / "index.html").exists():
+    os.environ["FERROFLOW_STATIC_FOLDER"] = str(UI_FOLDER)
 
 
 def _free_port() -> int:
