@@ -1,7 +1,8 @@
 """MLflow's own web UI in front of the server, driven in a real headless Chromium (Debian's
 `chromium`, through Playwright's `executable_path`): each page shows what the stock client
 logged, no request the page makes fails, and a screenshot of each lands in the test output
-(`$FERROFLOW_TEST_OUTPUT`, default `$TMPDIR/ferroflow-ui-screenshots`).
+(`$FERROFLOW_TEST_OUTPUT/ui`, or `ui-postgres` on PostgreSQL; default
+`$TMPDIR/ferroflow-test-output`).
 
 The same test runs against a real `mlflow server` (FERROFLOW_TEST_AGAINST=mlflow): the
 expectations are the UI's behaviour, not ferroflow's.
@@ -23,7 +24,9 @@ import pytest
 from helpers import unique_name
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SHOTS = Path(os.environ.get("FERROFLOW_TEST_OUTPUT", Path(tempfile.gettempdir()) / "ferroflow-ui-screenshots"))
+SHOTS = Path(os.environ.get("FERROFLOW_TEST_OUTPUT", Path(tempfile.gettempdir()) / "ferroflow-test-output")) / (
+    "ui-postgres" if os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI", "").startswith("postgres") else "ui"
+)
 # Calls the UI makes that a server without auth answers 404, `mlflow server` included: the UI
 # asks who is logged in and takes the 404 as "no auth".
 EXPECTED_404 = ("/ajax-api/2.0/mlflow/users/current",)
