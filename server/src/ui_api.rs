@@ -9,7 +9,7 @@ use ferroflow_core::{Error, Result};
 use ferroflow_registry::RegistryService;
 use ferroflow_tracking::artifacts::{stream_artifact, ArtifactService};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// What the UI may upload through `upload-artifact` (MLflow's limit).
 const MAX_UI_UPLOAD: usize = 10 * 1024 * 1024;
@@ -24,6 +24,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/ajax-api/3.0/mlflow/ui-telemetry"),
     ("GET", "/ajax-api/3.0/mlflow/assistant/config"),
     ("GET", "/ajax-api/3.0/mlflow/assistant/providers"),
+    ("POST", "/ajax-api/3.0/mlflow/traces/metrics"),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,6 +61,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/ajax-api/3.0/mlflow/assistant/providers",
         web::get().to(assistant_providers),
+    )
+    .route(
+        "/ajax-api/3.0/mlflow/traces/metrics",
+        web::post().to(trace_metrics),
     );
 }
 
@@ -157,4 +162,41 @@ async fn assistant_providers() -> HttpResponse {
         "resolved": null,
         "gateway_vendor_options": {},
     }))
+}
+
+#[derive(Deserialize)]
+struct TraceMetricsRequest {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    view_type: Option<String>,
+    metric_name: Option<String>,
+    #[serde(default)]
+    aggregations: Vec<Value>,
+    #[serde(default)]
+    dimensions: Vec<String>,
+    time_interval_seconds: Option<Value>,
+}
+
+/// `traces/metrics` (the experiment overview's charts) while ferroflow records no traces:
+/// MLflow's answer over an empty trace table. A plain count (no dimensions, no time buckets)
+/// is one point of 0; every other aggregate has no rows, so no points (`{}`).
+async fn trace_metrics(req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let r: TraceMetricsRequest = parse(&req, &body, &[])?;
+    if r.experiment_ids.is_empty() {
+        return Err(missing_value("experiment_ids"));
+    }
+    if r.view_type.is_none() {
+        return Err(missing_value("view_type"));
+    }
+    let metric = r.metric_name.ok_or_else(|| missing_value("metric_name"))?;
+    let counts = r
+        .aggregations
+        .iter()
+        .any(|a| a.get("aggregation_type").and_then(Value::as_str) == Some("COUNT"));
+    if counts && r.dimensions.is_empty() && r.time_interval_seconds.is_none() {
+        return Ok(HttpResponse::Ok().json(json!({
+            "data_points": [{"metric_name": metric, "values": {"COUNT": 0.0}}],
+        })));
+    }
+    Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -531,6 +531,45 @@ async fn the_uis_side_calls(app: &TestApp) {
             "{query}"
         );
     }
+    // traces/metrics over no traces: a plain count is one zero point, the rest no points.
+    let (s, body) = app
+        .raw(
+            reqwest::Method::POST,
+            "/ajax-api/3.0/mlflow/traces/metrics",
+            &json!({"experiment_ids": [exp], "view_type": "TRACES", "metric_name": "trace_count",
+                    "aggregations": [{"aggregation_type": "COUNT"}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(
+        (s, body),
+        (
+            200,
+            json!({"data_points": [{"metric_name": "trace_count", "values": {"COUNT": 0.0}}]})
+        )
+    );
+    let (s, body) = app
+        .raw(
+            reqwest::Method::POST,
+            "/ajax-api/3.0/mlflow/traces/metrics",
+            &json!({"experiment_ids": [exp], "view_type": "TRACES", "metric_name": "trace_count",
+                    "aggregations": [{"aggregation_type": "COUNT"}], "time_interval_seconds": 3600})
+            .to_string(),
+        )
+        .await;
+    assert_eq!((s, body), (200, json!({})));
+    let (s, body) = app
+        .raw(
+            reqwest::Method::POST,
+            "/ajax-api/3.0/mlflow/traces/metrics",
+            "{}",
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        body["message"],
+        "Missing value for required parameter 'experiment_ids'."
+    );
     // What a server with no gateway, assistant or telemetry answers.
     for (method, path, want) in [
         (

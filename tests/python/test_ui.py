@@ -160,6 +160,10 @@ def test_experiments_list_and_runs_table(page, logged):
     page.open("experiments", logged["experiment"])
     page.shot("experiments-list")
     page.no_failed_requests()
+    # An experiment opens on MLflow 3's overview, whose charts ask traces/metrics.
+    page.open(f"experiments/{logged['experiment_id']}", logged["experiment"])
+    page.shot("experiment-overview")
+    page.no_failed_requests()
     page.open(f"experiments/{logged['experiment_id']}/runs", "train-0", "train-1")
     page.shot("runs-table")
     page.no_failed_requests()
@@ -190,7 +194,12 @@ def test_compare_runs(page, logged):
 
 def test_models_list_model_and_version(page, logged):
     name = logged["model"]
-    page.open("models", name)
+    # The list is paged by name: find the model with the list's search box, as a user does.
+    page.open("models", "Registered Models")
+    search = page.page.get_by_placeholder(re.compile("search registered", re.I)).first
+    search.fill(name)
+    search.press("Enter")
+    page.page.get_by_text(name).first.wait_for(state="visible", timeout=30_000)
     page.shot("models-list")
     page.no_failed_requests()
     page.open(f"models/{name}", "Version 1", "Version 2", "champion")
