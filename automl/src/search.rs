@@ -710,14 +710,22 @@ mod tests {
     /// Trials that sleep for their algorithm's fixed duration and score a fixed loss, lower
     /// with every trial so the sweep always improves (no early stop). Records every start.
     struct Fake {
-        durations: Vec<(Algorithm, Duration)>,
-        losses: Vec<(Algorithm, f64)>,
+        /// Per algorithm: how long a trial takes and the loss it scores.
+        table: Vec<(Algorithm, Duration, f64)>,
         started: Mutex<Vec<(Algorithm, Instant)>>,
     }
 
     impl Fake {
-        fn of<T: Copy>(table: &[(Algorithm, T)], algorithm: Algorithm) -> T {
-            table.iter().find(|(a, _)| *a == algorithm).unwrap().1
+        fn new(table: &[(Algorithm, Duration, f64)]) -> Arc<Fake> {
+            Arc::new(Fake {
+                table: table.to_vec(),
+                started: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn of(&self, algorithm: Algorithm) -> (Duration, f64) {
+            let (_, d, l) = self.table.iter().find(|(a, _, _)| *a == algorithm).unwrap();
+            (*d, *l)
         }
     }
 
@@ -731,7 +739,8 @@ mod tests {
         ) -> TrialResult {
             let started = Instant::now();
             self.started.lock().unwrap().push((algorithm, started));
-            std::thread::sleep(Fake::of(&self.durations, algorithm));
+            let (duration, loss) = self.of(algorithm);
+            std::thread::sleep(duration);
             TrialResult {
                 number,
                 algorithm,
@@ -739,7 +748,7 @@ mod tests {
                 config,
                 validation: vec![(Metric::F1, 0.5)],
                 train: vec![(Metric::F1, 0.5)],
-                loss: Fake::of(&self.losses, algorithm) - 1e-6 * number as f64,
+                loss: loss - 1e-6 * number as f64,
                 started,
                 duration: started.elapsed(),
                 error: None,
@@ -774,14 +783,10 @@ mod tests {
         let fast = Duration::from_millis(250);
         // SVM scores far better, so the scheduler wants it for nearly every trial; each takes
         // 4 s. Neither estimator's cost depends on its parameters (no trees, no depth).
-        let fake = Arc::new(Fake {
-            durations: vec![
-                (Algorithm::Svm, slow),
-                (Algorithm::LogisticRegression, fast),
-            ],
-            losses: vec![(Algorithm::Svm, 0.1), (Algorithm::LogisticRegression, 1.0)],
-            started: Mutex::new(Vec::new()),
-        });
+        let fake = Fake::new(&[
+            (Algorithm::Svm, slow, 0.1),
+            (Algorithm::LogisticRegression, fast, 1.0),
+        ]);
         let cfg = config(
             &[Algorithm::LogisticRegression, Algorithm::Svm],
             Duration::from_secs(15),
@@ -798,7 +803,7 @@ mod tests {
         );
         let started = fake.started.lock().unwrap().clone();
         for (algorithm, at) in &started {
-            let needs = Fake::of(&fake.durations, *algorithm);
+            let (needs, _) = fake.of(*algorithm);
             assert!(
                 *at + needs <= cfg.deadline + Duration::from_millis(200),
                 "{algorithm} was started {:?} before the deadline although a trial takes {needs:?}",
@@ -824,11 +829,7 @@ mod tests {
     fn a_trial_still_running_at_the_deadline_is_abandoned_not_waited_for() {
         // The first trial of an estimator has no cost estimate yet, so it starts; it outlives
         // the budget and the sweep returns at the deadline without it.
-        let fake = Arc::new(Fake {
-            durations: vec![(Algorithm::Svm, Duration::from_secs(10))],
-            losses: vec![(Algorithm::Svm, 0.1)],
-            started: Mutex::new(Vec::new()),
-        });
+        let fake = Fake::new(&[(Algorithm::Svm, Duration::from_secs(10), 0.1)]);
         let cfg = config(&[Algorithm::Svm], Duration::from_secs(2));
         let (trials, stop) = sweep(&cfg, fake.clone(), &Quiet, &AtomicBool::new(false));
         assert!(Instant::now() <= cfg.deadline + LOOP_RESERVE);
@@ -839,11 +840,7 @@ mod tests {
 
     #[test]
     fn cancel_stops_the_sweep_within_the_loop_reserve() {
-        let fake = Arc::new(Fake {
-            durations: vec![(Algorithm::Svm, Duration::from_secs(10))],
-            losses: vec![(Algorithm::Svm, 0.1)],
-            started: Mutex::new(Vec::new()),
-        });
+        let fake = Fake::new(&[(Algorithm::Svm, Duration::from_secs(10), 0.1)]);
         let cfg = config(&[Algorithm::Svm], Duration::from_secs(60));
         let cancelled = Arc::new(AtomicBool::new(false));
         let flag = cancelled.clone();

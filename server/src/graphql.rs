@@ -53,6 +53,20 @@ enum Kind {
 
 use Kind::*;
 
+/// Tags and params: `{key, value}`.
+const KEY_VALUE: &[(&str, Kind)] = &[("key", Str), ("value", Str)];
+/// A metric point of a run or a model version (`MlflowMetricExtension`, `MlflowModelMetric`).
+const METRIC: &[(&str, Kind)] = &[
+    ("key", Str),
+    ("value", Float),
+    ("timestamp", Long),
+    ("step", Long),
+    ("datasetName", Str),
+    ("datasetDigest", Str),
+    ("modelId", Str),
+    ("runId", Str),
+];
+
 /// The object types, each field as (GraphQL name, kind); the JSON key is the snake_case name.
 const OBJECTS: &[(&str, &[(&str, Kind)])] = &[
     (
@@ -69,7 +83,7 @@ const OBJECTS: &[(&str, &[(&str, Kind)])] = &[
             ("workspace", Str),
         ],
     ),
-    ("MlflowExperimentTag", &[("key", Str), ("value", Str)]),
+    ("MlflowExperimentTag", KEY_VALUE),
     (
         "ApiError",
         &[
@@ -135,21 +149,9 @@ const OBJECTS: &[(&str, &[(&str, Kind)])] = &[
             ("tags", ObjList("MlflowRunTag")),
         ],
     ),
-    (
-        "MlflowMetricExtension",
-        &[
-            ("key", Str),
-            ("value", Float),
-            ("timestamp", Long),
-            ("step", Long),
-            ("datasetName", Str),
-            ("datasetDigest", Str),
-            ("modelId", Str),
-            ("runId", Str),
-        ],
-    ),
-    ("MlflowParam", &[("key", Str), ("value", Str)]),
-    ("MlflowRunTag", &[("key", Str), ("value", Str)]),
+    ("MlflowMetricExtension", METRIC),
+    ("MlflowParam", KEY_VALUE),
+    ("MlflowRunTag", KEY_VALUE),
     (
         "MlflowRunInputs",
         &[
@@ -164,7 +166,7 @@ const OBJECTS: &[(&str, &[(&str, Kind)])] = &[
             ("dataset", Obj("MlflowDataset")),
         ],
     ),
-    ("MlflowInputTag", &[("key", Str), ("value", Str)]),
+    ("MlflowInputTag", KEY_VALUE),
     (
         "MlflowDataset",
         &[
@@ -208,21 +210,9 @@ const OBJECTS: &[(&str, &[(&str, Kind)])] = &[
             ),
         ],
     ),
-    ("MlflowModelVersionTag", &[("key", Str), ("value", Str)]),
+    ("MlflowModelVersionTag", KEY_VALUE),
     ("MlflowModelParam", &[("name", Str), ("value", Str)]),
-    (
-        "MlflowModelMetric",
-        &[
-            ("key", Str),
-            ("value", Float),
-            ("timestamp", Long),
-            ("step", Long),
-            ("datasetName", Str),
-            ("datasetDigest", Str),
-            ("modelId", Str),
-            ("runId", Str),
-        ],
-    ),
+    ("MlflowModelMetric", METRIC),
     (
         "MlflowModelVersionDeploymentJobState",
         &[

@@ -172,6 +172,15 @@ pub fn guess_mime_type(name: &str) -> &'static str {
 
 /// The storage path under the artifacts destination of a run whose artifact root is proxied
 /// (`mlflow-artifacts:/…` or `http(s)://…/api/2.0/mlflow-artifacts/artifacts/…`).
+/// The storage segments of `path` (checked as MLflow's `validate_path_is_safe`) under a
+/// proxied artifact root.
+fn segments_under(artifact_uri: &str, path: &str) -> Result<Vec<String>> {
+    let relative = safe_segments(path)?;
+    let mut segments = proxied_root_segments(artifact_uri)?;
+    segments.extend(relative);
+    Ok(segments)
+}
+
 fn proxied_root_segments(artifact_uri: &str) -> Result<Vec<String>> {
     let not_proxied = || {
         Error::invalid(format!(
@@ -492,18 +501,13 @@ impl ArtifactService {
     /// `path` (checked as MLflow's `validate_path_is_safe`) under a proxied artifact URI, e.g.
     /// a model version's location.
     pub async fn download_under(&self, artifact_uri: &str, path: &str) -> Result<Artifact> {
-        let relative = safe_segments(path)?;
-        let mut segments = proxied_root_segments(artifact_uri)?;
-        segments.extend(relative);
-        self.open(&segments).await
+        self.open(&segments_under(artifact_uri, path)?).await
     }
 
     /// The UI's `upload-artifact`: stores `data` at `path` under the run's artifact root.
     pub async fn upload_run_artifact(&self, run_id: &str, path: &str, data: Bytes) -> Result<u64> {
-        let relative = safe_segments(path)?;
         let run = self.tracking.get_run(run_id).await?;
-        let mut segments = proxied_root_segments(&run.info.artifact_uri)?;
-        segments.extend(relative);
+        let segments = segments_under(&run.info.artifact_uri, path)?;
         let path = to_path(&segments)
             .ok_or_else(|| Error::invalid("Invalid path: an artifact path is required"))?;
         self.counters.bytes_in.inc_by(data.len() as u64);
