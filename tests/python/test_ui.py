@@ -218,3 +218,86 @@ def test_logged_model(page, logged):
     page.open(f"experiments/{logged['experiment_id']}/models/{logged['model_id']}", logged["model_id"])
     page.shot("logged-model")
     page.no_failed_requests()
+
+
+def test_runs_chart_view(page, logged):
+    page.open(f"experiments/{logged['experiment_id']}/runs", "train-0", "train-1")
+    # The view switch is a radio group of icons: table, chart, artifacts.
+    page.page.locator("label:has(input[name=runs-view-mode][value=CHART])").click()
+    cards = page.page.get_by_test_id("experiment-view-compare-runs-card")
+    for metric in ("loss", "accuracy"):
+        card = cards.filter(has_text=metric).first
+        card.wait_for(state="visible", timeout=30_000)
+        # Each chart is a plotly plot with a line per run, named in its legend.
+        card.locator("svg.main-svg").first.wait_for(state="attached", timeout=30_000)
+        card.get_by_text(f"train-0 ({metric})").first.wait_for(state="visible", timeout=30_000)
+        card.get_by_text(f"train-1 ({metric})").first.wait_for(state="visible", timeout=30_000)
+    page.shot("runs-charts")
+    page.no_failed_requests()
+
+
+def _until(check, what: str, timeout=30.0):
+    """Polls `check` (the REST view of what the UI just saved) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the UI's edit never reached the server: {what}")
+        time.sleep(0.2)
+
+
+def test_edit_flows_reach_the_server(page, logged):
+    """Rename a run, add a tag, transition a stage and set an alias through the UI's own forms;
+    the REST API (the stock client) sees each change."""
+    client, exp = logged["client"], logged["experiment_id"]
+    rid = client.create_run(exp, run_name="to-rename").info.run_id
+    page.open(f"experiments/{exp}/runs/{rid}", "to-rename", "Add tags")
+    page.page.get_by_test_id("overflow-menu-trigger").click()
+    page.page.get_by_test_id("overflow-rename-button").click()
+    name_input = page.page.get_by_test_id("rename-modal-input")
+    name_input.fill("renamed-in-ui")
+    page.page.get_by_role("dialog").get_by_role("button", name="Save").click()
+    _until(lambda: client.get_run(rid).info.run_name == "renamed-in-ui", "run name")
+    page.page.get_by_text("renamed-in-ui").first.wait_for(state="visible", timeout=30_000)
+
+    page.page.get_by_role("button", name="Add tags").click()
+    dialog = page.page.get_by_role("dialog").filter(has=page.page.get_by_role("button", name="Save tags"))
+    key = dialog.get_by_role("combobox")
+    key.fill("owner")
+    key.press("Enter")
+    dialog.get_by_label("Value").fill("alice")
+    dialog.get_by_role("button", name="Add tag").click()
+    dialog.get_by_role("button", name="Save tags").click()
+    _until(lambda: client.get_run(rid).data.tags.get("owner") == "alice", "run tag owner=alice")
+    page.shot("edit-run")
+    page.no_failed_requests()
+
+    model = unique_name("ui-edit")
+    client.create_registered_model(model)
+    # A copy of a version with real artifacts: the page reads its MLmodel.
+    v1 = client.get_model_version(logged["model"], "1")
+    client.create_model_version(model, v1.source, v1.run_id, model_id=logged["model_id"])
+    page.open(f"models/{model}/versions/1", "Version 1")
+    # Aliases are edited in the default (new) registry view.
+    page.page.get_by_title("Add aliases").click()
+    dialog = page.page.get_by_role("dialog").filter(has=page.page.get_by_role("button", name="Save aliases"))
+    alias = dialog.get_by_role("combobox")
+    alias.fill("candidate")
+    alias.press("Enter")
+    dialog.get_by_role("button", name="Save aliases").click()
+    _until(lambda: client.get_model_version_by_alias(model, "candidate").version == "1", "alias candidate")
+    # Stages are edited in the classic view (the new one calls them deprecated).
+    page.page.get_by_role("switch", name="New model registry UI").click()
+    page.page.get_by_role("button", name="Disable").click()
+    page.page.get_by_role("button", name="Disable").wait_for(state="hidden", timeout=30_000)
+    page.page.get_by_test_id("descriptions-item").filter(has_text="Stage").get_by_text("None").click()
+    page.page.get_by_role("menuitem").filter(has_text="Production").click()
+    page.page.get_by_role("dialog").get_by_role("button", name="OK").click()
+    _until(lambda: client.get_model_version(model, "1").current_stage == "Production", "stage Production")
+    page.page.get_by_test_id("descriptions-item").filter(has_text="Stage").get_by_text("Production").first.wait_for(
+        state="visible", timeout=30_000
+    )
+    page.shot("edit-model-version")
+    page.no_failed_requests()
