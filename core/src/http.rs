@@ -25,9 +25,54 @@ pub fn body_limit(path: &str) -> usize {
     }
 }
 
-/// `Missing value for required parameter '<path>'.`, as MLflow words it.
+/// What MLflow's request validation appends to each of its messages.
+pub const SEE_DOCS: &str = " See the API docs for more information about request parameters.";
+
+/// `Missing value for required parameter '<path>'. See the API docs…`, as MLflow words it.
 pub fn missing_value(path: &str) -> Error {
-    Error::invalid(format!("Missing value for required parameter '{path}'."))
+    Error::invalid(format!(
+        "Missing value for required parameter '{path}'.{SEE_DOCS}"
+    ))
+}
+
+/// A value of the wrong type (or out of the request schema's range), as MLflow's request
+/// validation words it: `Invalid value 31 for parameter 'run_id' supplied:  Hint: Value was of
+/// type 'int'. See the API docs…` (the value as Python's compact, key-sorted `json.dumps`, the
+/// type by its Python name).
+pub fn invalid_value(path: &str, value: &Value) -> Error {
+    let kind = match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    };
+    Error::invalid(format!(
+        "Invalid value {} for parameter '{path}' supplied:  Hint: Value was of type '{kind}'.{SEE_DOCS}",
+        python_json(value)
+    ))
+}
+
+/// `json.dumps(value, sort_keys=True, separators=(",", ":"))`.
+fn python_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let items: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), python_json(&map[k])))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(python_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Parses a request: the JSON body for POST, the query string (repeated keys for the named
@@ -39,9 +84,9 @@ pub fn parse<T: DeserializeOwned>(
 ) -> Result<T> {
     if req.method() == actix_web::http::Method::GET {
         let value = query_to_json(req.query_string(), list_fields)?;
-        return serde_path_to_error::deserialize(value).map_err(|e| {
+        return serde_path_to_error::deserialize(&value).map_err(|e| {
             let path = e.path().to_string();
-            invalid_field(&path, e.into_inner())
+            invalid_field(&value, &path, e.into_inner())
         });
     }
     // As MLflow: a body declared as something other than JSON is refused.
@@ -64,7 +109,11 @@ pub fn parse<T: DeserializeOwned>(
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_data() {
-            invalid_field(&path, inner)
+            // The error path only: the body again as a tree, to show the offending value.
+            match serde_json::from_slice::<Value>(body) {
+                Ok(tree) => invalid_field(&tree, &path, inner),
+                Err(_) => malformed(inner),
+            }
         } else {
             malformed(inner)
         }
@@ -77,10 +126,46 @@ fn malformed(err: serde_json::Error) -> Error {
     Error::invalid(format!("Malformed JSON request body: {err}"))
 }
 
-fn invalid_field(path: &str, err: impl std::fmt::Display) -> Error {
-    Error::invalid(format!(
-        "Invalid value for parameter '{path}' supplied: {err}"
-    ))
+/// A field that does not deserialize. A top-level field is worded as MLflow's schema check
+/// words it; a field inside one (`metrics[0].value`, which MLflow's schema does not look into)
+/// names its full path, its value and why it was refused.
+fn invalid_field(tree: &Value, path: &str, err: impl std::fmt::Display) -> Error {
+    let value = lookup(tree, path);
+    if !path.is_empty() && !path.contains(['.', '[']) {
+        if let Some(v) = value {
+            return invalid_value(path, v);
+        }
+    }
+    // serde_json's position suffix says nothing the path does not.
+    let err = err.to_string();
+    let err = match err.rfind(" at line ") {
+        Some(i) => &err[..i],
+        None => &err,
+    };
+    match value {
+        Some(v) => Error::invalid(format!(
+            "Invalid value {} for parameter '{path}' supplied: {err}",
+            python_json(v)
+        )),
+        None => Error::invalid(format!(
+            "Invalid value for parameter '{path}' supplied: {err}"
+        )),
+    }
+}
+
+/// The value at a serde_path_to_error path (`a.b[2].c`) of `tree`.
+fn lookup<'a>(tree: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = tree;
+    for part in path.split('.') {
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            cur = cur.get(name)?;
+        }
+        for index in rest.split('[').filter(|i| !i.is_empty()) {
+            cur = cur.get(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(cur)
 }
 
 fn query_to_json(query: &str, list_fields: &[&str]) -> Result<Value> {
@@ -172,4 +257,69 @@ impl<T: Serialize> Serialize for PageBody<'_, T> {
 
 pub fn page_response<T: Serialize>(field: &str, page: Page<T>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(PageBody { field, page }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Metric {
+        key: Option<String>,
+        value: Option<f64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Batch {
+        run_id: Option<String>,
+        #[serde(default, deserialize_with = "int64")]
+        step: Option<i64>,
+        #[serde(default)]
+        metrics: Vec<Metric>,
+    }
+
+    fn message(body: &str) -> String {
+        let req = actix_web::test::TestRequest::post().to_http_request();
+        parse::<Batch>(&req, body.as_bytes(), &[])
+            .unwrap_err()
+            .message
+    }
+
+    #[test]
+    fn top_level_type_errors_are_worded_as_mlflow_words_them() {
+        assert!(message(r#"{"run_id": 31}"#).contains(
+            "Invalid value 31 for parameter 'run_id' supplied:  Hint: Value was of type 'int'. \
+             See the API docs for more information about request parameters."
+        ));
+        assert!(message(r#"{"step": "foo"}"#).contains(
+            r#"Invalid value "foo" for parameter 'step' supplied:  Hint: Value was of type 'str'."#
+        ));
+        assert!(message(r#"{"metrics": {"b": 1, "a": [1.5, null]}}"#).contains(
+            r#"Invalid value {"a":[1.5,null],"b":1} for parameter 'metrics' supplied:  Hint: Value was of type 'dict'."#
+        ));
+        assert!(message(r#"{"run_id": true}"#).contains("of type 'bool'"));
+        assert!(message(r#"{"step": 1.5}"#).contains("Invalid value 1.5 for parameter 'step'"));
+    }
+
+    #[test]
+    fn nested_type_errors_name_the_full_path_and_the_value() {
+        let m = message(r#"{"metrics": [{"key": "a", "value": 1}, {"key": "b", "value": "x"}]}"#);
+        assert!(
+            m.starts_with(r#"Invalid value "x" for parameter 'metrics[1].value' supplied: "#),
+            "{m}"
+        );
+        assert!(!m.contains(" at line "), "{m}");
+    }
+
+    #[test]
+    fn missing_values_carry_mlflows_hint() {
+        assert_eq!(
+            missing_value("metrics[0].timestamp").message,
+            "Missing value for required parameter 'metrics[0].timestamp'. See the API docs for \
+             more information about request parameters."
+        );
+    }
 }

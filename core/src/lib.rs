@@ -8,6 +8,7 @@ pub mod paging;
 pub mod search;
 pub mod search_registry;
 pub mod sql;
+pub mod uri;
 
 pub use db::{Backend, Db, StoreUri};
 pub use error::{Error, ErrorCode, Result, StorageContext};

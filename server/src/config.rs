@@ -105,10 +105,14 @@ impl ServerConfig {
         self.backend_store_uri.parse()
     }
 
+    /// `--default-artifact-root`, a relative local path taken against the working directory
+    /// as `mlflow server` takes it.
     pub fn artifact_root(&self) -> String {
-        self.default_artifact_root
-            .clone()
-            .unwrap_or_else(|| "mlflow-artifacts:/".to_string())
+        match (&self.default_artifact_root, std::env::current_dir()) {
+            (Some(root), Ok(cwd)) => ferroflow_core::uri::resolve_if_local(root, &cwd),
+            (Some(root), Err(_)) => root.clone(),
+            (None, _) => "mlflow-artifacts:/".to_string(),
+        }
     }
 
     pub fn worker_count(&self) -> usize {

@@ -212,12 +212,26 @@ async fn model_versions_round_trip_with_mlflow_shapes(app: &TestApp) {
         )
         .await;
     assert_eq!((status, error_code(&v)), (400, "INVALID_PARAMETER_VALUE"));
-    // models:/m-… (logged model) sources are accepted.
+    // models:/m-… (logged model) sources need the model_id they name, as MLflow.
+    let (status, v) = app
+        .post(
+            "model-versions/create",
+            json!({"name": "m", "source": "models:/m-0123abcd"}),
+        )
+        .await;
+    assert_eq!((status, error_code(&v)), (400, "INVALID_PARAMETER_VALUE"));
+    let (status, v) = app
+        .post(
+            "model-versions/create",
+            json!({"name": "m", "source": "models:/m-0123abcd", "model_id": "m-other"}),
+        )
+        .await;
+    assert_eq!((status, error_code(&v)), (400, "INVALID_PARAMETER_VALUE"));
     let v = ok(
         app,
         "POST",
         "model-versions/create",
-        json!({"name": "m", "source": "models:/m-0123abcd"}),
+        json!({"name": "m", "source": "models:/m-0123abcd", "model_id": "m-0123abcd"}),
     )
     .await;
     assert_eq!(v["model_version"]["source"], "models:/m-0123abcd");
@@ -738,19 +752,46 @@ async fn search_model_versions_filters_orders_and_pages(app: &TestApp) {
         assert_eq!(status, 200, "{q}: {v}");
         v
     };
-    // Default order: name ASC, version DESC.
+    // Default order (MLflow's): last updated first, then name ASC, version DESC.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    ok(
+        app,
+        "PATCH",
+        "model-versions/update",
+        json!({"name": "a", "version": "2", "description": "touched"}),
+    )
+    .await;
     let v = search(String::new()).await;
-    assert_eq!(keys(&v), vec!["a/3", "a/2", "a/1", "b/1"]);
+    let got = keys(&v);
+    assert_eq!(got[0], "a/2", "{got:?}");
+    let mut expected: Vec<(i64, String, i64)> = v["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                -e["last_updated_timestamp"].as_i64().unwrap(),
+                e["name"].as_str().unwrap().to_string(),
+                -e["version"].as_str().unwrap().parse::<i64>().unwrap(),
+            )
+        })
+        .collect();
+    expected.sort();
+    let expected: Vec<String> = expected
+        .into_iter()
+        .map(|(_, n, v)| format!("{n}/{}", -v))
+        .collect();
+    assert_eq!(got, expected);
     // Search results carry no aliases (as MLflow).
     assert!(v["model_versions"][0].get("aliases").is_none());
     let v = search("filter=name%3D%27a%27%20AND%20version_number%3E%3D2".into()).await;
-    assert_eq!(keys(&v), vec!["a/3", "a/2"]);
+    assert_eq!(keys(&v), vec!["a/2", "a/3"]);
     let v = search(format!("filter=run_id%20IN%20(%27{run}%27,%27zzz%27)")).await;
     assert_eq!(keys(&v), vec!["a/1"]);
     let v = search(format!("filter=run_id%3D%27{run}%27")).await;
     assert_eq!(keys(&v), vec!["a/1"]);
     let v = search("filter=source_path%20LIKE%20%27s3://bucket/%25%27".into()).await;
-    assert_eq!(keys(&v), vec!["a/3", "a/2"]);
+    assert_eq!(keys(&v), vec!["a/2", "a/3"]);
     let v = search("filter=tags.q%3D%27good%27".into()).await;
     assert_eq!(keys(&v), vec!["a/2"]);
     let v = search("filter=name%20IN%20(%27b%27)".into()).await;
@@ -760,11 +801,12 @@ async fn search_model_versions_filters_orders_and_pages(app: &TestApp) {
     let v = search("filter=name%3D%27nope%27".into()).await;
     assert_eq!(v, json!({}));
 
+    // Pages follow the default order.
     let v = search("max_results=2".into()).await;
-    assert_eq!(keys(&v), vec!["a/3", "a/2"]);
+    assert_eq!(keys(&v), expected[..2]);
     let token = v["next_page_token"].as_str().unwrap().to_string();
     let v = search(format!("max_results=2&page_token={token}")).await;
-    assert_eq!(keys(&v), vec!["a/1", "b/1"]);
+    assert_eq!(keys(&v), expected[2..]);
     assert!(v.get("next_page_token").is_none());
 
     for bad in [

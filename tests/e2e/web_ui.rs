@@ -568,7 +568,8 @@ async fn the_uis_side_calls(app: &TestApp) {
     assert_eq!(s, 400);
     assert_eq!(
         body["message"],
-        "Missing value for required parameter 'experiment_ids'."
+        "Missing value for required parameter 'experiment_ids'. See the API docs for more \
+         information about request parameters."
     );
     // What a server with no gateway, assistant or telemetry answers.
     for (method, path, want) in [

@@ -3,6 +3,7 @@ aliases, tags, search and error codes, plus the wire shapes MLflow's server answ
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import pytest
@@ -277,6 +278,30 @@ def test_search_model_versions_with_filters(client, run_id, experiment_id):
     assert page.token
     with raises_mlflow_error("INVALID_PARAMETER_VALUE"):
         client.search_model_versions("bogus = 'x'")
+
+
+def test_search_model_versions_default_order_is_most_recently_updated_first(client, run_id):
+    """MLflow's default order: last_updated_timestamp DESC, then name ASC, version DESC."""
+    prefix = unique_name("mvorder")
+    first, second = f"{prefix}-a", f"{prefix}-b"
+    for name in (first, second):
+        client.create_registered_model(name)
+        for _ in range(3):
+            _version(client, name, run_id)
+            time.sleep(0.005)
+    # Updating a version moves it to the front; the rest keep their update order.
+    client.update_model_version(first, "1", description="touched")
+    got = client.search_model_versions(f"name LIKE '{prefix}-%'")
+    assert [(v.name, v.version) for v in got] == [
+        (first, "1"), (second, "3"), (second, "2"), (second, "1"), (first, "3"), (first, "2")
+    ]
+    page = client.search_model_versions(f"name LIKE '{prefix}-%'", max_results=2)
+    assert [(v.name, v.version) for v in page] == [(first, "1"), (second, "3")]
+    rest = client.search_model_versions(f"name LIKE '{prefix}-%'", max_results=2, page_token=page.token)
+    assert [(v.name, v.version) for v in rest] == [(second, "2"), (second, "1")]
+    # An explicit order replaces the default; name and version still break ties.
+    got = client.search_model_versions(f"name LIKE '{prefix}-%'", order_by=["creation_timestamp ASC"])
+    assert [(v.name, v.version) for v in got][:2] == [(first, "1"), (first, "2")]
 
 
 def test_error_codes(client, model_name, run_id):

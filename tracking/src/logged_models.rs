@@ -518,9 +518,7 @@ impl TrackingService {
 
     pub async fn search_logged_models(&self, req: &LoggedModelSearch) -> Result<Page<LoggedModel>> {
         if req.experiment_ids.is_empty() {
-            return Err(Error::invalid(
-                "Missing value for required parameter 'experiment_ids'",
-            ));
+            return Err(ferroflow_core::http::missing_value("experiment_ids"));
         }
         let ids = req
             .experiment_ids

@@ -458,6 +458,8 @@ async fn log_param(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpR
 
 async fn set_tag(svc: Svc, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
     let (id, kv) = parse::<KeyValueRequest>(&req, &body, &[])?.into_parts()?;
+    // Checked here first so errors name `key`, as MLflow's set-tag does (not `tags[0].key`).
+    crate::validate::tag(&kv.key, &kv.value, "")?;
     svc.log_batch(&id, vec![], vec![], vec![kv]).await?;
     Ok(empty())
 }
@@ -660,7 +662,10 @@ async fn get_metric_history_bulk_interval(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let r: BulkIntervalRequest = parse(&req, &body, &["run_ids"])?;
+    // MLflow's order: run_ids, then metric_key, before any run is looked up.
+    crate::validate::bulk_interval_run_ids(&r.run_ids)?;
     let key = required(r.metric_key, "metric_key")?;
+    crate::validate::bulk_interval_max_results(r.max_results)?;
     let steps = match (r.start_step, r.end_step) {
         (Some(s), Some(e)) => Some((s, e)),
         (None, None) => None,

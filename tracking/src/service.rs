@@ -98,7 +98,15 @@ impl TrackingService {
         for t in tags {
             validate::experiment_tag(&t.key, &t.value)?;
         }
-        let artifact_location = artifact_location.filter(|l| !l.is_empty());
+        // As MLflow: a relative local location is taken against the server's working directory.
+        let artifact_location =
+            artifact_location
+                .filter(|l| !l.is_empty())
+                .map(|l| match std::env::current_dir() {
+                    Ok(cwd) => ferroflow_core::uri::resolve_if_local(l, &cwd),
+                    Err(_) => l.to_string(),
+                });
+        let artifact_location = artifact_location.as_deref();
         let mut tx = self
             .db
             .writer()
@@ -548,6 +556,13 @@ impl TrackingService {
         let max_results = req
             .max_results
             .unwrap_or(validate::SEARCH_MAX_RESULTS_DEFAULT);
+        if max_results > validate::SEARCH_MAX_RESULTS_THRESHOLD {
+            // MLflow's handler schema refuses it before the store, in its own words.
+            return Err(ferroflow_core::http::invalid_value(
+                "max_results",
+                &max_results.into(),
+            ));
+        }
         validate::max_results(max_results, validate::SEARCH_MAX_RESULTS_THRESHOLD)?;
         let experiment_ids = req
             .experiment_ids
@@ -710,23 +725,8 @@ impl TrackingService {
         steps: Option<(i64, i64)>,
         max_results: Option<i64>,
     ) -> Result<Vec<MetricWithRunId>> {
-        if run_ids.is_empty() {
-            return Err(validate::missing_value("run_ids"));
-        }
-        if run_ids.len() > validate::MAX_RUNS_GET_METRIC_HISTORY_BULK {
-            return Err(Error::invalid(format!(
-                "GetMetricHistoryBulkInterval request must specify at most {} run_ids. Received {} run_ids.",
-                validate::MAX_RUNS_GET_METRIC_HISTORY_BULK,
-                run_ids.len()
-            )));
-        }
-        let max_results = max_results.unwrap_or(validate::MAX_RESULTS_PER_RUN);
-        if !(1..=validate::MAX_RESULTS_PER_RUN).contains(&max_results) {
-            return Err(Error::invalid(format!(
-                "max_results must be between 1 and {}.",
-                validate::MAX_RESULTS_PER_RUN
-            )));
-        }
+        validate::bulk_interval_run_ids(run_ids)?;
+        let max_results = validate::bulk_interval_max_results(max_results)?;
         if let Some((start, end)) = steps {
             if start > end {
                 return Err(Error::invalid(format!(
@@ -734,10 +734,7 @@ impl TrackingService {
                 )));
             }
         }
-        for id in run_ids {
-            validate::run_id(id, "run_ids")?;
-            self.require_run(id).await?;
-        }
+        // As MLflow: a run that does not exist has no points (the answer is not an error).
         let mut out = Vec::new();
         for id in run_ids {
             let points = store::metric_points_by_step(&self.db, id, key, steps).await?;

@@ -49,6 +49,12 @@ fn join(prefix: &str, field: &str) -> String {
 /// Metric, param and tag names: slashes, alphanumerics, underscores, periods, dashes, colons
 /// and spaces, and nothing that normalises to another path.
 pub fn entity_name(name: &str, path: &str) -> Result<()> {
+    entity_name_chars(name, path)?;
+    key_length(name, path)
+}
+
+/// The character and path rules of `entity_name`, without the length.
+fn entity_name_chars(name: &str, path: &str) -> Result<()> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '/' | '_' | '.' | '-' | ':' | ' '));
@@ -77,8 +83,14 @@ pub fn entity_name(name: &str, path: &str) -> Result<()> {
             )),
         ));
     }
+    Ok(())
+}
+
+/// A key over MLflow's 250 characters, named by MLflow's label for it (`Param key`,
+/// `Metric name`, or the key's path for tags).
+fn key_length(name: &str, label: &str) -> Result<()> {
     if name.chars().count() > MAX_ENTITY_KEY_LENGTH {
-        return Err(exceeds_maximum_length(path, MAX_ENTITY_KEY_LENGTH));
+        return Err(exceeds_maximum_length(label, MAX_ENTITY_KEY_LENGTH));
     }
     Ok(())
 }
@@ -118,7 +130,8 @@ fn normalize_posix(path: &str) -> String {
 /// Checks a param key and returns the value cut to MLflow's limit (MLflow's server truncates
 /// long param and tag values rather than refusing them).
 pub fn param(key: &str, value: &str, path: &str) -> Result<String> {
-    entity_name(key, &join(path, "key"))?;
+    entity_name_chars(key, &join(path, "key"))?;
+    key_length(key, "Param key")?;
     Ok(truncate(value, MAX_PARAM_VAL_LENGTH))
 }
 
@@ -136,7 +149,8 @@ pub fn tag(key: &str, value: &str, path: &str) -> Result<String> {
 }
 
 pub fn metric(key: &str, timestamp: i64, path: &str) -> Result<()> {
-    entity_name(key, &join(path, "name"))?;
+    entity_name_chars(key, &join(path, "name"))?;
+    key_length(key, "Metric name")?;
     if timestamp < 0 {
         return Err(invalid_value(
             &join(path, "timestamp"),
@@ -205,10 +219,44 @@ pub fn batch_limit(entity: &str, limit: usize, len: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn max_results(value: i64, limit: i64) -> Result<()> {
-    if value <= 0 || value > limit {
+/// `run_ids` of metrics/get-history-bulk-interval: the first field MLflow's handler checks.
+pub fn bulk_interval_run_ids(run_ids: &[String]) -> Result<()> {
+    if run_ids.is_empty() {
+        return Err(missing_value("run_ids"));
+    }
+    if run_ids.len() > MAX_RUNS_GET_METRIC_HISTORY_BULK {
         return Err(Error::invalid(format!(
-            "Invalid value {value} for parameter 'max_results' supplied. It must be at most {limit} and positive."
+            "GetMetricHistoryBulkInterval request must specify at most \
+             {MAX_RUNS_GET_METRIC_HISTORY_BULK} run_ids. Received {} run_ids.{}",
+            run_ids.len(),
+            ferroflow_core::http::SEE_DOCS
+        )));
+    }
+    Ok(())
+}
+
+/// `max_results` of metrics/get-history-bulk-interval (default and limit 2,500 per run).
+pub fn bulk_interval_max_results(max_results: Option<i64>) -> Result<i64> {
+    let max_results = max_results.unwrap_or(MAX_RESULTS_PER_RUN);
+    if !(1..=MAX_RESULTS_PER_RUN).contains(&max_results) {
+        return Err(Error::invalid(format!(
+            "max_results must be between 1 and {MAX_RESULTS_PER_RUN}.{}",
+            ferroflow_core::http::SEE_DOCS
+        )));
+    }
+    Ok(max_results)
+}
+
+/// A search's `max_results`, worded as MLflow's store words it.
+pub fn max_results(value: i64, limit: i64) -> Result<()> {
+    if value <= 0 {
+        return Err(Error::invalid(format!(
+            "Invalid value {value} for parameter 'max_results' supplied. It must be a positive integer"
+        )));
+    }
+    if value > limit {
+        return Err(Error::invalid(format!(
+            "Invalid value {value} for parameter 'max_results' supplied. It must be at most {limit}"
         )));
     }
     Ok(())

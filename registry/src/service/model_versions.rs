@@ -12,6 +12,7 @@ use super::{
 };
 use crate::model::{ModelVersion, Page};
 use crate::store;
+use ferroflow_tracking::artifacts::local_root;
 
 fn invalid_source(source: &str, field: &str) -> Error {
     Error::invalid(format!(
@@ -39,23 +40,72 @@ fn runs_uri_run_id(source: &str) -> Option<&str> {
     (!run_id.is_empty()).then_some(run_id)
 }
 
+/// Whether the local path `source` (a `file:` URI or an absolute path) lies inside the local
+/// artifact root `root` (component-wise, no `.`/`..` segments on either side).
+fn inside_local_root(source: &str, root: &str) -> bool {
+    match (local_root(source), local_root(root)) {
+        (Some(source), Some(root)) => source.starts_with(root),
+        _ => false,
+    }
+}
+
+/// Whether `source` is `root` or lies under it (both proxied `mlflow-artifacts:` URIs).
+fn inside_uri_root(source: &str, root: &str) -> bool {
+    let root = root.trim_end_matches('/');
+    source == root
+        || source
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 impl RegistryService {
-    /// MLflow's source rules: `runs:/<run_id>/…` needs the same `run_id`; `mlflow-artifacts:`
-    /// needs a `run_id` whose artifact location contains it; `models:/m-…` must match
-    /// `model_id` when one is given; local paths are refused; other URIs must not contain
-    /// relative path segments. Returns the run id to record.
+    /// MLflow's source rules (`_validate_source_model` when a `model_id` is given, else
+    /// `_validate_source_run`): a local path (`file:` or plain) must lie inside the local
+    /// artifact directory of the given logged model or run; `runs:/<run_id>/…` needs that same
+    /// `run_id` (and no `model_id`); `models:/m-…` must name the given `model_id`;
+    /// `mlflow-artifacts:` must lie inside the given model's or run's artifact location; no
+    /// non-local URI may contain relative path segments. Returns the run id to record.
     async fn validate_source(
         &self,
         source: &str,
         run_id: Option<&str>,
         model_id: Option<&str>,
     ) -> Result<String> {
+        let run_id = run_id.filter(|r| !r.is_empty());
+        let model_id = model_id.filter(|m| !m.is_empty());
         let scheme = scheme_of(source);
         if scheme.is_none() || scheme == Some("file") {
+            let (root, field) = match (model_id, run_id) {
+                (Some(mid), _) => (
+                    self.tracking
+                        .get_logged_model(mid)
+                        .await
+                        .ok()
+                        .map(|m| m.info.artifact_uri),
+                    "model_id",
+                ),
+                (None, Some(rid)) => (
+                    self.tracking
+                        .get_run(rid)
+                        .await
+                        .ok()
+                        .map(|r| r.info.artifact_uri),
+                    "run_id",
+                ),
+                (None, None) => (None, "run_id"),
+            };
+            if root.is_some_and(|root| inside_local_root(source, &root)) {
+                return self.recorded_run_id(run_id, model_id).await;
+            }
+            let owner = if field == "model_id" {
+                "run specified by the model_id"
+            } else {
+                "run specified by the run_id"
+            };
             return Err(Error::invalid(format!(
                 "Invalid model version source: '{source}'. To use a local path as a model version source, \
-                 the run_id request parameter has to be specified and the local path has to be contained \
-                 within the artifact directory of the run specified by the run_id."
+                 the {field} request parameter has to be specified and the local path has to be contained \
+                 within the artifact directory of the {owner}."
             )));
         }
         let path = source.split(['?', '#']).next().unwrap_or(source);
@@ -69,10 +119,10 @@ impl RegistryService {
                  provided without relative path references present. Please provide an absolute path."
             )));
         }
-        let run_id = run_id.filter(|r| !r.is_empty());
         match scheme {
-            Some("runs") => match (runs_uri_run_id(source), run_id) {
-                (Some(in_source), Some(given)) if in_source == given => Ok(given.to_string()),
+            Some("runs") => match (runs_uri_run_id(source), run_id, model_id) {
+                (_, _, Some(_)) => Err(invalid_source(source, "model_id")),
+                (Some(in_source), Some(given), None) if in_source == given => Ok(given.to_string()),
                 _ => Err(invalid_source(source, "run_id")),
             },
             Some("models") => {
@@ -80,53 +130,70 @@ impl RegistryService {
                 if source.starts_with("models://") || rest.is_empty() {
                     return Err(invalid_source(source, "model_id"));
                 }
-                if let (Some(mid), true) = (model_id, rest.starts_with("m-")) {
-                    if rest.split('/').next() != Some(mid) {
-                        return Err(invalid_source(source, "model_id"));
+                if rest.starts_with("m-") {
+                    // A logged model's URI names the model the request names (MLflow refuses
+                    // one without a model_id too).
+                    match model_id {
+                        Some(mid) if rest.split('/').next() == Some(mid) => {}
+                        _ => return Err(invalid_source(source, "model_id")),
                     }
                 }
-                if let Some(given) = run_id {
-                    return Ok(given.to_string());
-                }
-                // As MLflow: a logged model's source run is the version's run (best effort).
-                let logged = rest
-                    .split('/')
-                    .next()
-                    .filter(|m| m.starts_with("m-"))
-                    .or(model_id.filter(|m| !m.is_empty()));
-                Ok(match logged {
-                    Some(mid) => self
-                        .tracking
-                        .get_logged_model(mid)
-                        .await
-                        .ok()
-                        .and_then(|m| m.info.source_run_id)
-                        .unwrap_or_default(),
-                    None => String::new(),
-                })
+                self.recorded_run_id(
+                    run_id,
+                    model_id.or_else(|| rest.split('/').next().filter(|m| m.starts_with("m-"))),
+                )
+                .await
             }
             Some("mlflow-artifacts") => {
-                let Some(given) = run_id else {
-                    return Err(invalid_source(source, "run_id"));
+                let (root, field) = match (model_id, run_id) {
+                    (Some(mid), _) => (
+                        self.tracking
+                            .get_logged_model(mid)
+                            .await
+                            .ok()
+                            .map(|m| m.info.artifact_uri),
+                        "model_id",
+                    ),
+                    (None, Some(rid)) => (
+                        self.tracking
+                            .get_run(rid)
+                            .await
+                            .ok()
+                            .map(|r| r.info.artifact_uri),
+                        "run_id",
+                    ),
+                    (None, None) => (None, "run_id"),
                 };
-                let run = self
-                    .tracking
-                    .get_run(given)
-                    .await
-                    .map_err(|_| invalid_source(source, "run_id"))?;
-                let root = run.info.artifact_uri.trim_end_matches('/');
-                let inside = source == root
-                    || source
-                        .strip_prefix(root)
-                        .is_some_and(|rest| rest.starts_with('/'));
-                if inside {
-                    Ok(given.to_string())
+                if root.is_some_and(|root| inside_uri_root(source, &root)) {
+                    self.recorded_run_id(run_id, model_id).await
                 } else {
-                    Err(invalid_source(source, "run_id"))
+                    Err(invalid_source(source, field))
                 }
             }
             _ => Ok(run_id.unwrap_or_default().to_string()),
         }
+    }
+
+    /// The run a version records: the one given, else (as MLflow) the logged model's source
+    /// run, best effort.
+    async fn recorded_run_id(
+        &self,
+        run_id: Option<&str>,
+        model_id: Option<&str>,
+    ) -> Result<String> {
+        if let Some(given) = run_id {
+            return Ok(given.to_string());
+        }
+        Ok(match model_id {
+            Some(mid) => self
+                .tracking
+                .get_logged_model(mid)
+                .await
+                .ok()
+                .and_then(|m| m.info.source_run_id)
+                .unwrap_or_default(),
+            None => String::new(),
+        })
     }
 
     pub async fn create_model_version(&self, req: CreateModelVersion) -> Result<ModelVersion> {
@@ -215,7 +282,15 @@ impl RegistryService {
             SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD,
         )?;
         let (filter, exclude_prompts) = prompt_rule(parse_model_version_filter(&search.filter)?);
+        // MLflow's order: the given keys (none: most recently updated first), then name
+        // ascending and version descending for whatever the given keys leave tied.
         let mut order = parse_model_version_order_by(&search.order_by)?;
+        if search.order_by.is_empty() {
+            order.push(RegistryOrderBy {
+                key: "last_updated_timestamp".into(),
+                ascending: false,
+            });
+        }
         for (key, ascending) in [("name", true), ("version_number", false)] {
             if !order.iter().any(|o| o.key == key) {
                 order.push(RegistryOrderBy {

@@ -85,10 +85,10 @@ async fn create(m: Manager, body: web::Bytes) -> Result<HttpResponse> {
     let r: CreateEndpoint = json_body(&body)?;
     let name = r
         .name
-        .ok_or_else(|| Error::invalid("Missing value for required parameter 'name'"))?;
+        .ok_or_else(|| ferroflow_core::http::missing_value("name"))?;
     let config = r
         .config
-        .ok_or_else(|| Error::invalid("Missing value for required parameter 'config'"))?;
+        .ok_or_else(|| ferroflow_core::http::missing_value("config"))?;
     Ok(HttpResponse::Ok().json(m.create(&name, config).await?))
 }
 

@@ -7,5 +7,5 @@ pub mod service;
 pub mod store;
 
 pub use routes::{configure, stream_artifact, ROUTES};
-pub use service::{ArtifactService, ByteCounters};
+pub use service::{local_root, ArtifactService, ByteCounters};
 pub use store::{ArtifactStore, StoreRoot};

@@ -170,22 +170,33 @@ pub fn guess_mime_type(name: &str) -> &'static str {
         .unwrap_or("application/octet-stream")
 }
 
-/// The storage path under the artifacts destination of a run whose artifact root is proxied
-/// (`mlflow-artifacts:/…` or `http(s)://…/api/2.0/mlflow-artifacts/artifacts/…`).
-/// The storage segments of `path` (checked as MLflow's `validate_path_is_safe`) under a
-/// proxied artifact root.
-fn segments_under(artifact_uri: &str, path: &str) -> Result<Vec<String>> {
-    let relative = safe_segments(path)?;
-    let mut segments = proxied_root_segments(artifact_uri)?;
-    segments.extend(relative);
-    Ok(segments)
+/// The local directory an artifact root names when it is a `file:` URI or an absolute path —
+/// the roots `mlflow server --default-artifact-root file:///…` (or an experiment's
+/// `artifact_location`) gives, which the client writes itself and the server reads in place.
+/// `None` for any other root, and for a path with `.`/`..` segments.
+pub fn local_root(artifact_uri: &str) -> Option<std::path::PathBuf> {
+    let path = if let Some(rest) = artifact_uri.strip_prefix("file://") {
+        rest.strip_prefix("localhost").unwrap_or(rest)
+    } else if let Some(rest) = artifact_uri.strip_prefix("file:") {
+        rest
+    } else {
+        artifact_uri
+    };
+    if !path.starts_with('/') {
+        return None;
+    }
+    let path = decode_fully(path.split(['?', '#']).next().unwrap_or("").to_string());
+    if path.contains('\0') || path.split('/').any(|seg| seg == ".." || seg == ".") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
 }
 
 fn proxied_root_segments(artifact_uri: &str) -> Result<Vec<String>> {
     let not_proxied = || {
         Error::invalid(format!(
-            "The run's artifact root '{artifact_uri}' is not served by this server's proxied \
-             artifact store."
+            "The artifact root '{artifact_uri}' is neither this server's proxied artifact store \
+             (mlflow-artifacts:/) nor a local directory (file:///…)."
         ))
     };
     let path = if let Some(rest) = artifact_uri.strip_prefix("mlflow-artifacts:") {
@@ -401,10 +412,14 @@ impl ArtifactService {
     }
 
     async fn open(&self, segments: &[String]) -> Result<Artifact> {
+        self.open_in(&self.store, segments).await
+    }
+
+    async fn open_in(&self, store: &ArtifactStore, segments: &[String]) -> Result<Artifact> {
         let path = to_path(segments).ok_or_else(|| {
             Error::not_found("Artifact '' does not exist (the root is a directory).")
         })?;
-        let Download { size, stream } = self.store.get(&path).await?;
+        let Download { size, stream } = store.get(&path).await?;
         let counter = self.counters.bytes_out.clone();
         let stream = stream
             .map(move |chunk| {
@@ -471,11 +486,13 @@ impl ArtifactService {
             Some(p) => Some(safe_segments(p)?),
             None => None,
         };
-        let mut segments = proxied_root_segments(&root_uri)?;
+        let Some((store, mut segments)) = self.root(&root_uri)? else {
+            // A local root nothing was written to yet lists as empty, as in MLflow.
+            return Ok((root_uri, Vec::new()));
+        };
         let rel_prefix = relative.as_ref().map(|r| r.join("/")).unwrap_or_default();
         segments.extend(relative.unwrap_or_default());
-        let files = self
-            .store
+        let files = store
             .list(to_path(&segments).as_ref())
             .await?
             .into_iter()
@@ -501,17 +518,47 @@ impl ArtifactService {
     /// `path` (checked as MLflow's `validate_path_is_safe`) under a proxied artifact URI, e.g.
     /// a model version's location.
     pub async fn download_under(&self, artifact_uri: &str, path: &str) -> Result<Artifact> {
-        self.open(&segments_under(artifact_uri, path)?).await
+        let relative = safe_segments(path)?;
+        let Some((store, mut segments)) = self.root(artifact_uri)? else {
+            return Err(Error::not_found(format!(
+                "Artifact '{path}' does not exist under '{artifact_uri}'."
+            )));
+        };
+        segments.extend(relative);
+        self.open_in(&store, &segments).await
+    }
+
+    /// The store holding an artifact root's files and the root's segments inside it: this
+    /// server's destination for a proxied root; the directory itself for a local root
+    /// (`None` while that directory does not exist). Paths joined to the segments are checked
+    /// by `safe_segments`, so nothing outside the root is reachable.
+    fn root(&self, artifact_uri: &str) -> Result<Option<(ArtifactStore, Vec<String>)>> {
+        match local_root(artifact_uri) {
+            Some(dir) => Ok(ArtifactStore::open_existing_local(&dir)?.map(|s| (s, Vec::new()))),
+            None => Ok(Some((
+                self.store.clone(),
+                proxied_root_segments(artifact_uri)?,
+            ))),
+        }
     }
 
     /// The UI's `upload-artifact`: stores `data` at `path` under the run's artifact root.
     pub async fn upload_run_artifact(&self, run_id: &str, path: &str, data: Bytes) -> Result<u64> {
         let run = self.tracking.get_run(run_id).await?;
-        let segments = segments_under(&run.info.artifact_uri, path)?;
+        let relative = safe_segments(path)?;
+        let (store, mut segments) = match local_root(&run.info.artifact_uri) {
+            // A local root is created on first write, as the client's local repository does.
+            Some(dir) => (ArtifactStore::open(&dir.display().to_string())?, Vec::new()),
+            None => (
+                self.store.clone(),
+                proxied_root_segments(&run.info.artifact_uri)?,
+            ),
+        };
+        segments.extend(relative);
         let path = to_path(&segments)
             .ok_or_else(|| Error::invalid("Invalid path: an artifact path is required"))?;
         self.counters.bytes_in.inc_by(data.len() as u64);
-        self.store
+        store
             .put_stream(
                 &path,
                 futures_util::stream::iter([Ok::<_, std::convert::Infallible>(data)]),
@@ -522,11 +569,23 @@ impl ArtifactService {
     /// Copies every file under a proxied artifact URI (`mlflow-artifacts:/…`, e.g. a model
     /// version's location) into the local directory `dest`; returns the files copied.
     pub async fn download_tree(&self, artifact_uri: &str, dest: &std::path::Path) -> Result<usize> {
-        let segments = proxied_root_segments(artifact_uri)?;
-        let root = to_path(&segments).ok_or_else(|| {
-            Error::invalid(format!("'{artifact_uri}' names the whole artifact store"))
-        })?;
-        let files = self.store.list_recursive(&root).await?;
+        let Some((store, segments)) = self.root(artifact_uri)? else {
+            return Err(Error::not_found(format!(
+                "No artifacts found at '{artifact_uri}'"
+            )));
+        };
+        let root = match to_path(&segments) {
+            Some(p) => p,
+            // A local root is its own directory; the proxied destination as a whole is not a
+            // model.
+            None if local_root(artifact_uri).is_some() => Path::default(),
+            None => {
+                return Err(Error::invalid(format!(
+                    "'{artifact_uri}' names the whole artifact store"
+                )))
+            }
+        };
+        let files = store.list_recursive(&root).await?;
         if files.is_empty() {
             return Err(Error::not_found(format!(
                 "No artifacts found at '{artifact_uri}'"
@@ -549,7 +608,7 @@ impl ArtifactService {
             let mut all = segments.clone();
             all.extend(relative.iter().cloned());
             let path = to_path(&all).expect("non-empty path");
-            let Download { mut stream, .. } = self.store.get(&path).await?;
+            let Download { mut stream, .. } = store.get(&path).await?;
             let mut file = tokio::fs::File::create(&target).await.map_err(io)?;
             while let Some(chunk) = stream.next().await {
                 tokio::io::AsyncWriteExt::write_all(&mut file, &chunk?)
@@ -579,11 +638,9 @@ impl ArtifactService {
         model_id: &str,
         path: &str,
     ) -> Result<Artifact> {
-        let relative = safe_segments(path)?;
+        safe_segments(path)?;
         let model = self.tracking.get_logged_model(model_id).await?;
-        let mut segments = proxied_root_segments(&model.info.artifact_uri)?;
-        segments.extend(relative);
-        self.open(&segments).await
+        self.download_under(&model.info.artifact_uri, path).await
     }
 }
 

@@ -178,6 +178,27 @@ impl ArtifactStore {
         })
     }
 
+    /// A local directory that already exists (a `file://` artifact root outside the proxied
+    /// destination), opened without creating anything; `None` when it does not exist.
+    pub fn open_existing_local(dir: &std::path::Path) -> Result<Option<ArtifactStore>> {
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let fs = LocalFileSystem::new_with_prefix(dir).map_err(|e| {
+            Error::internal(format!(
+                "Cannot open artifact root '{}': {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(Some(ArtifactStore {
+            inner: Arc::new(fs),
+            uri: dir.display().to_string(),
+            local: true,
+            s3: None,
+            root: StoreRoot::Local(dir.to_path_buf()),
+        }))
+    }
+
     /// The object store under the destination (paths are relative to it).
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         self.inner.clone()
