@@ -141,6 +141,30 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
+        // An MLflow store (alembic's table) is not ferroflow's schema: say how to move it.
+        let alembic = match db.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'alembic_version'"
+            }
+        };
+        let is_mlflow: i64 = sqlx::query_scalar(alembic)
+            .fetch_one(&db.write)
+            .await
+            .unwrap_or(0);
+        if is_mlflow > 0 {
+            return Err(Error::invalid(format!(
+                "backend store {} holds an MLflow store (MLflow's own schema). ferroflow keeps \
+                 its own schema: copy it into a new ferroflow store with \
+                 `ferroflow import-mlflow --from {} --to <new store URI>` and point \
+                 --backend-store-uri at the new one",
+                uri.redacted(),
+                uri.redacted()
+            )));
+        }
         migrator.run(&db.write).await.map_err(|e| {
             Error::internal(format!(
                 "migrating backend store {} failed: {e}",

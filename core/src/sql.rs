@@ -15,6 +15,8 @@ pub enum Bind {
     Text(String),
     /// A nullable text value (`None` binds SQL NULL).
     OptText(Option<String>),
+    /// A nullable integer (`None` binds an integer-typed SQL NULL).
+    OptInt(Option<i64>),
 }
 
 /// A statement built at run time with placeholders in the backend's style and its bound
@@ -85,6 +87,7 @@ impl SqlBuilder {
                 Bind::Float(v) => args.add(*v),
                 Bind::Text(v) => args.add(v.as_str()),
                 Bind::OptText(v) => args.add(v.as_deref()),
+                Bind::OptInt(v) => args.add(*v),
             };
         }
         sqlx::query_with(&self.sql, args)

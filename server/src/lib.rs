@@ -5,6 +5,7 @@ pub mod cli_client;
 pub mod config;
 pub mod features_cli;
 pub mod graphql;
+pub mod import_mlflow;
 pub mod limits;
 pub mod metrics;
 pub mod models_serve;

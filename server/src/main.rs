@@ -29,6 +29,9 @@ enum Command {
     Automl(AutomlCommand),
     /// Feature tables (Delta), training sets and the online store.
     Features(FeaturesArgs),
+    /// Copy an MLflow backend store (SQLite or PostgreSQL) into a ferroflow one: experiments,
+    /// runs, every metric point, datasets, logged models and the registry, ids kept.
+    ImportMlflow(ferroflow_server::import_mlflow::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -55,6 +58,8 @@ fn main() {
                     Command::Automl(_) => "warn".into(),
                     // Table output only; an embedded server's notices are noise here.
                     Command::Features(_) => "error".into(),
+                    // The import draws its own progress bars.
+                    Command::ImportMlflow(_) => "warn".into(),
                     // deltalake warns on every merge about a metric it derives itself.
                     _ => "info,deltalake_core::operations::merge=error".into(),
                 }
@@ -72,11 +77,24 @@ fn main() {
             ferroflow_server::automl_cli::run("regression", args)
         }
         Command::Features(args) => ferroflow_server::features_cli::run(args),
+        Command::ImportMlflow(args) => import_mlflow(args),
     };
     if let Err(e) = result {
         eprintln!("ferroflow: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn import_mlflow(args: ferroflow_server::import_mlflow::ImportArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let counts = runtime.block_on(ferroflow_server::import_mlflow::run(&args))?;
+    print!("{}", ferroflow_server::import_mlflow::render(&counts));
+    if counts.iter().any(|c| c.target < c.source) {
+        anyhow::bail!("some MLflow rows are not in the ferroflow store (marked MISSING above)");
+    }
+    Ok(())
 }
 
 fn run_server(config: ServerConfig) -> anyhow::Result<()> {
