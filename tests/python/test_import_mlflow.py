@@ -7,8 +7,8 @@ with tags, versions (stage, tags, description), aliases. A second import adds no
 killed half-way and run again ends with the same counts; a ferroflow server pointed at the
 MLflow store itself refuses to start and names the importer.
 
-The target is a fresh SQLite file, or the PostgreSQL store of the suite's PostgreSQL run
-(FERROFLOW_TEST_BACKEND_STORE_URI). Scale knobs for a bigger store: FERROFLOW_IMPORT_RUNS,
+Source and target are SQLite files, or on the suite's PostgreSQL run
+(FERROFLOW_TEST_BACKEND_STORE_URI) fresh databases on that PostgreSQL server. Scale knobs for a bigger store: FERROFLOW_IMPORT_RUNS,
 FERROFLOW_IMPORT_POINTS (the benchmark, bench/import_mlflow.sh, uses 10,000 and 1,000,000).
 """
 
@@ -42,13 +42,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _mlflow_server(work: Path, db: Path) -> tuple[_Server, str]:
+def _mlflow_server(work: Path, store: str) -> tuple[_Server, str]:
     port = _free_port()
     binary = REPO_ROOT / ".venv" / "bin" / "mlflow"
     if not binary.exists():
         binary = Path(sys.executable).parent / "mlflow"
     argv = [str(binary), "server", "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{db}", "--artifacts-destination", str(work / "artifacts")]
+            "--backend-store-uri", store, "--artifacts-destination", str(work / "artifacts")]
     server = _Server("mlflow", argv, work, MLFLOW_START_TIMEOUT_S)
     uri = f"http://127.0.0.1:{port}"
     server.start(uri)
@@ -175,8 +175,8 @@ def _snapshot(uri: str, data: dict) -> dict:
     return out
 
 
-def _import(source_db: Path, target: str, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN), "import-mlflow", "--from", f"sqlite:///{source_db}", "--to", target],
+def _import(source: str, target: str, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN), "import-mlflow", "--from", source, "--to", target],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -194,8 +194,9 @@ def source(server_kind):
     if server_kind != "ferroflow":
         pytest.skip("imports into ferroflow (the reference server is the source here)")
     work = Path(tempfile.mkdtemp(prefix="ferroflow-import-"))
-    db = work / "mlflow.db"
-    server, uri = _mlflow_server(work, db)
+    # On the suite's PostgreSQL run MLflow's store is a PostgreSQL database too.
+    store = _fresh_store(work, "mlflow.db").replace("postgres://", "postgresql+psycopg2://", 1)
+    server, uri = _mlflow_server(work, store)
     previous = mlflow.get_tracking_uri()
     try:
         data = _populate(uri)
@@ -203,11 +204,11 @@ def source(server_kind):
     finally:
         mlflow.set_tracking_uri(previous)
         server.stop()
-    yield {"work": work, "db": db, "data": data, "expected": expected}
+    yield {"work": work, "store": store, "data": data, "expected": expected}
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _target(work: Path, name: str) -> str:
+def _fresh_store(work: Path, name: str) -> str:
     """A fresh ferroflow store: a SQLite file, or on the suite's PostgreSQL run a new database
     on the same server."""
     base = os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI", "")
@@ -220,8 +221,8 @@ def _target(work: Path, name: str) -> str:
 
 
 def test_import_copies_everything_the_client_can_read(source):
-    target = _target(source["work"], "ferroflow.db")
-    done = _import(source["db"], target)
+    target = _fresh_store(source["work"], "ferroflow.db")
+    done = _import(source["store"], target)
     assert done.returncode == 0, done.stderr + done.stdout
     counts = _counts(done.stdout)
     for label in ("experiments", "runs", "metric points", "params", "run tags", "registered models",
@@ -248,17 +249,17 @@ def test_import_copies_everything_the_client_can_read(source):
 
 
 def test_a_second_import_adds_nothing(source):
-    target = _target(source["work"], "twice.db")
-    assert _import(source["db"], target).returncode == 0
-    again = _import(source["db"], target)
+    target = _fresh_store(source["work"], "twice.db")
+    assert _import(source["store"], target).returncode == 0
+    again = _import(source["store"], target)
     assert again.returncode == 0, again.stderr
     counts = _counts(again.stdout)
     assert counts and all(added == 0 and have == src for src, added, have in counts.values()), again.stdout
 
 
 def test_an_import_killed_half_way_resumes(source):
-    target = _target(source["work"], "killed.db")
-    proc = subprocess.Popen([str(BIN), "import-mlflow", "--from", f"sqlite:///{source['db']}", "--to", target,
+    target = _fresh_store(source["work"], "killed.db")
+    proc = subprocess.Popen([str(BIN), "import-mlflow", "--from", source["store"], "--to", target,
                              "--batch", "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Kill it while it copies the long metric history.
     deadline = time.monotonic() + 60
@@ -271,7 +272,7 @@ def test_an_import_killed_half_way_resumes(source):
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = _import(source["db"], target)
+    done = _import(source["store"], target)
     assert done.returncode == 0, done.stderr
     counts = _counts(done.stdout)
     assert all(have == src for src, _, have in counts.values()), done.stdout
@@ -279,8 +280,8 @@ def test_an_import_killed_half_way_resumes(source):
 
 def test_server_on_an_mlflow_store_names_the_importer(source):
     port = _free_port()
-    proc = subprocess.run([str(BIN), "server", "--port", str(port), "--backend-store-uri",
-                           f"sqlite:///{source['db']}"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([str(BIN), "server", "--port", str(port), "--backend-store-uri", source["store"]],
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "ferroflow import-mlflow" in proc.stderr, proc.stderr
 
@@ -290,6 +291,6 @@ def test_a_store_that_is_not_mlflows_is_refused(tmp_path):
     import sqlite3
 
     sqlite3.connect(plain).execute("CREATE TABLE t (x)").connection.commit()
-    done = _import(plain, f"sqlite:///{tmp_path / 'out.db'}")
+    done = _import(f"sqlite:///{plain}", f"sqlite:///{tmp_path / 'out.db'}")
     assert done.returncode != 0
     assert "not an MLflow store" in done.stderr
