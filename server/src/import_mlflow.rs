@@ -540,6 +540,14 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
 }
 
 fn source_url(uri: &str) -> Result<String> {
+    if let Some((scheme, _)) = uri.split_once("://") {
+        if scheme.split('+').next() == Some("mysql") {
+            return Err(Error::invalid(format!(
+                "{uri}: MySQL/MariaDB MLflow stores cannot be imported yet (SQLite and PostgreSQL \
+                 can); copy it to SQLite or PostgreSQL with MLflow's tools first"
+            )));
+        }
+    }
     match uri.parse::<StoreUri>()? {
         StoreUri::Sqlite(path) => {
             if !path.is_file() {

@@ -294,3 +294,10 @@ def test_a_store_that_is_not_mlflows_is_refused(tmp_path):
     done = _import(f"sqlite:///{plain}", f"sqlite:///{tmp_path / 'out.db'}")
     assert done.returncode != 0
     assert "not an MLflow store" in done.stderr
+
+
+def test_a_mysql_store_is_refused_with_a_clear_message(tmp_path):
+    done = _import("mysql+pymysql://root@127.0.0.1:3306/mlflow", f"sqlite:///{tmp_path / 'out.db'}")
+    assert done.returncode != 0
+    assert "MySQL/MariaDB MLflow stores cannot be imported yet" in done.stderr
+    assert not (tmp_path / "out.db").exists()
