@@ -90,6 +90,20 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
         ws.map(|w| format!(" AND {alias}.workspace = '{}'", w.replace('\'', "''")))
             .unwrap_or_default()
     };
+    // A table of per-run rows (`x`), limited to the imported runs.
+    let of_runs = |table: &str| {
+        format!(
+            "{table} x JOIN runs r ON r.run_uuid = x.run_uuid \
+             JOIN experiments e ON e.experiment_id = r.experiment_id WHERE 1 = 1{exp_ws}"
+        )
+    };
+    // A table of per-logged-model rows (`x`), limited to the imported models.
+    let of_models = |table: &str| {
+        format!(
+            "{table} x JOIN logged_models m ON m.model_id = x.model_id \
+             JOIN experiments e ON e.experiment_id = m.experiment_id WHERE 1 = 1{exp_ws}"
+        )
+    };
     let runs_of = format!(
         "runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE 1 = 1{exp_ws}"
     );
@@ -187,10 +201,7 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
         with(
             q(
                 format!("x.run_uuid, x.key, {}", t("x.value")),
-                &format!(
-                    "tags x JOIN runs r ON r.run_uuid = x.run_uuid \
-                     JOIN experiments e ON e.experiment_id = r.experiment_id WHERE 1 = 1{exp_ws}"
-                ),
+                &of_runs("tags"),
             ),
             "run tags",
             "tags",
@@ -203,10 +214,7 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
         with(
             q(
                 "x.run_uuid, x.key, x.value".to_string(),
-                &format!(
-                    "params x JOIN runs r ON r.run_uuid = x.run_uuid \
-                     JOIN experiments e ON e.experiment_id = r.experiment_id WHERE 1 = 1{exp_ws}"
-                ),
+                &of_runs("params"),
             ),
             "params",
             "params",
@@ -225,10 +233,7 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
                     f("x.value"),
                     i("CASE WHEN x.is_nan THEN 1 ELSE 0 END")
                 ),
-                &format!(
-                    "metrics x JOIN runs r ON r.run_uuid = x.run_uuid \
-                     JOIN experiments e ON e.experiment_id = r.experiment_id WHERE 1 = 1{exp_ws}"
-                ),
+                &of_runs("metrics"),
             ),
             "metric points",
             "metrics",
@@ -250,10 +255,7 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
                     i("x.step"),
                     i("CASE WHEN x.is_nan THEN 1 ELSE 0 END")
                 ),
-                &format!(
-                    "latest_metrics x JOIN runs r ON r.run_uuid = x.run_uuid \
-                     JOIN experiments e ON e.experiment_id = r.experiment_id WHERE 1 = 1{exp_ws}"
-                ),
+                &of_runs("latest_metrics"),
             ),
             "latest metrics",
             "latest_metrics",
@@ -367,10 +369,7 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
         with(
             q(
                 "x.model_id, x.tag_key, x.tag_value".to_string(),
-                &format!(
-                    "logged_model_tags x JOIN logged_models m ON m.model_id = x.model_id \
-                     JOIN experiments e ON e.experiment_id = m.experiment_id WHERE 1 = 1{exp_ws}"
-                ),
+                &of_models("logged_model_tags"),
             ),
             "logged model tags",
             "logged_model_tags",
@@ -383,10 +382,7 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
         with(
             q(
                 "x.model_id, x.param_key, x.param_value".to_string(),
-                &format!(
-                    "logged_model_params x JOIN logged_models m ON m.model_id = x.model_id \
-                     JOIN experiments e ON e.experiment_id = m.experiment_id WHERE 1 = 1{exp_ws}"
-                ),
+                &of_models("logged_model_params"),
             ),
             "logged model params",
             "logged_model_params",
@@ -407,10 +403,7 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
                     f("COALESCE(x.metric_value, 0)"),
                     i("x.experiment_id")
                 ),
-                &format!(
-                    "logged_model_metrics x JOIN logged_models m ON m.model_id = x.model_id \
-                     JOIN experiments e ON e.experiment_id = m.experiment_id WHERE 1 = 1{exp_ws}"
-                ),
+                &of_models("logged_model_metrics"),
             ),
             "logged model metrics",
             "logged_model_metrics",

@@ -75,25 +75,7 @@ impl RegistryService {
         let model_id = model_id.filter(|m| !m.is_empty());
         let scheme = scheme_of(source);
         if scheme.is_none() || scheme == Some("file") {
-            let (root, field) = match (model_id, run_id) {
-                (Some(mid), _) => (
-                    self.tracking
-                        .get_logged_model(mid)
-                        .await
-                        .ok()
-                        .map(|m| m.info.artifact_uri),
-                    "model_id",
-                ),
-                (None, Some(rid)) => (
-                    self.tracking
-                        .get_run(rid)
-                        .await
-                        .ok()
-                        .map(|r| r.info.artifact_uri),
-                    "run_id",
-                ),
-                (None, None) => (None, "run_id"),
-            };
+            let (root, field) = self.source_root(run_id, model_id).await;
             if root.is_some_and(|root| inside_local_root(source, &root)) {
                 return self.recorded_run_id(run_id, model_id).await;
             }
@@ -145,25 +127,7 @@ impl RegistryService {
                 .await
             }
             Some("mlflow-artifacts") => {
-                let (root, field) = match (model_id, run_id) {
-                    (Some(mid), _) => (
-                        self.tracking
-                            .get_logged_model(mid)
-                            .await
-                            .ok()
-                            .map(|m| m.info.artifact_uri),
-                        "model_id",
-                    ),
-                    (None, Some(rid)) => (
-                        self.tracking
-                            .get_run(rid)
-                            .await
-                            .ok()
-                            .map(|r| r.info.artifact_uri),
-                        "run_id",
-                    ),
-                    (None, None) => (None, "run_id"),
-                };
+                let (root, field) = self.source_root(run_id, model_id).await;
                 if root.is_some_and(|root| inside_uri_root(source, &root)) {
                     self.recorded_run_id(run_id, model_id).await
                 } else {
@@ -171,6 +135,34 @@ impl RegistryService {
                 }
             }
             _ => Ok(run_id.unwrap_or_default().to_string()),
+        }
+    }
+
+    /// The artifact location a source must lie in — the logged model's when a `model_id` is
+    /// given, else the run's — and the request field that names it.
+    async fn source_root(
+        &self,
+        run_id: Option<&str>,
+        model_id: Option<&str>,
+    ) -> (Option<String>, &'static str) {
+        match (model_id, run_id) {
+            (Some(mid), _) => (
+                self.tracking
+                    .get_logged_model(mid)
+                    .await
+                    .ok()
+                    .map(|m| m.info.artifact_uri),
+                "model_id",
+            ),
+            (None, Some(rid)) => (
+                self.tracking
+                    .get_run(rid)
+                    .await
+                    .ok()
+                    .map(|r| r.info.artifact_uri),
+                "run_id",
+            ),
+            (None, None) => (None, "run_id"),
         }
     }
 
