@@ -60,6 +60,11 @@ impl FromStr for StoreUri {
                 Ok(StoreUri::Sqlite(PathBuf::from(path)))
             }
             "postgresql" | "postgres" => Ok(StoreUri::Postgres(format!("postgres://{rest}"))),
+            "mysql" | "mariadb" => Err(Error::invalid(format!(
+                "unsupported backend store URI scheme '{dialect}' in '{uri}': ferroflow stores its \
+                 data in sqlite or postgresql. To bring an MLflow store on MySQL/MariaDB over, run \
+                 `ferroflow import-mlflow --from {uri} --to <sqlite:///… or postgresql://…>`"
+            ))),
             other => Err(Error::invalid(format!(
                 "unsupported backend store URI scheme '{other}' in '{uri}': ferroflow supports sqlite and postgresql"
             ))),

@@ -1,5 +1,6 @@
 //! `ferroflow import-mlflow`: copies an MLflow SQL backend store (MLflow's own schema, as
-//! `mlflow server` 3.x migrates it, on SQLite or PostgreSQL) into a ferroflow backend store,
+//! `mlflow server` 3.x migrates it, on SQLite, PostgreSQL or MySQL/MariaDB) into a ferroflow
+//! backend store,
 //! keeping ids, timestamps and artifact URIs (artifacts stay where they are).
 //!
 //! This module is the one place that knows MLflow's tables. Every table is copied in batches,
@@ -22,7 +23,8 @@ pub const MLFLOW_HEAD_REVISION: &str = "dc11669786a5";
 
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
-    /// The MLflow backend store: `sqlite:///path/mlflow.db` or `postgresql://user@host/db`.
+    /// The MLflow backend store: `sqlite:///path/mlflow.db`, `postgresql://user@host/db` or
+    /// `mysql://user@host/db` (SQLAlchemy's `+driver` suffixes are accepted).
     #[arg(long = "from")]
     pub from: String,
     /// The ferroflow backend store to fill (created and migrated if new).
@@ -38,6 +40,35 @@ pub struct ImportArgs {
     /// Only the MLflow workspace of this name (MLflow 3's multi-workspace stores).
     #[arg(long, default_value = "default")]
     pub workspace: String,
+}
+
+/// The SQL dialect of the MLflow store being read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Dialect {
+    /// The copies' SQL is written once, in the dialect SQLite and PostgreSQL share; MySQL casts
+    /// to `SIGNED`/`DOUBLE` (sqlx turns on `PIPES_AS_CONCAT`, so `||` concatenates there too).
+    fn sql(self, sql: &str) -> String {
+        match self {
+            Dialect::MySql => sql
+                .replace(" AS BIGINT)", " AS SIGNED)")
+                .replace(" AS DOUBLE PRECISION)", " AS DOUBLE)"),
+            _ => sql.to_string(),
+        }
+    }
+
+    /// The SQL naming the connection's own schema in `information_schema`.
+    fn schema(self) -> &'static str {
+        match self {
+            Dialect::MySql => "DATABASE()",
+            _ => "current_schema()",
+        }
+    }
 }
 
 /// A column value read from MLflow and bound into ferroflow.
@@ -532,13 +563,11 @@ fn copies(ws: Option<&str>) -> Vec<Copy> {
     ]
 }
 
-fn source_url(uri: &str) -> Result<String> {
-    if let Some((scheme, _)) = uri.split_once("://") {
-        if scheme.split('+').next() == Some("mysql") {
-            return Err(Error::invalid(format!(
-                "{uri}: MySQL/MariaDB MLflow stores cannot be imported yet (SQLite and PostgreSQL \
-                 can); copy it to SQLite or PostgreSQL with MLflow's tools first"
-            )));
+fn source_url(uri: &str) -> Result<(String, Dialect)> {
+    if let Some((scheme, rest)) = uri.split_once("://") {
+        if matches!(scheme.split('+').next(), Some("mysql" | "mariadb")) {
+            // SQLAlchemy's `mysql+pymysql://…` is sqlx's `mysql://…`.
+            return Ok((format!("mysql://{rest}"), Dialect::MySql));
         }
     }
     match uri.parse::<StoreUri>()? {
@@ -549,21 +578,33 @@ fn source_url(uri: &str) -> Result<String> {
                     path.display()
                 )));
             }
-            Ok(format!("sqlite://{}?mode=ro", path.display()))
+            Ok((
+                format!("sqlite://{}?mode=ro", path.display()),
+                Dialect::Sqlite,
+            ))
         }
-        StoreUri::Postgres(url) => Ok(url),
+        StoreUri::Postgres(url) => Ok((url, Dialect::Postgres)),
     }
 }
 
-async fn has_table(conn: &mut AnyConnection, sqlite: bool, table: &str) -> Result<bool> {
-    let sql = if sqlite {
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
-    } else {
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() \
-         AND table_name = $1"
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+async fn has_table(conn: &mut AnyConnection, dialect: Dialect, table: &str) -> Result<bool> {
+    let sql = match dialect {
+        Dialect::Sqlite => format!(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = {}",
+            quoted(table)
+        ),
+        Dialect::Postgres | Dialect::MySql => format!(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {} \
+             AND table_name = {}",
+            dialect.schema(),
+            quoted(table)
+        ),
     };
-    let n: i64 = sqlx::query_scalar(sql)
-        .bind(table)
+    let n: i64 = sqlx::query_scalar(&sql)
         .fetch_one(&mut *conn)
         .await
         .context("failed to read the source schema")?;
@@ -572,20 +613,22 @@ async fn has_table(conn: &mut AnyConnection, sqlite: bool, table: &str) -> Resul
 
 async fn has_column(
     conn: &mut AnyConnection,
-    sqlite: bool,
+    dialect: Dialect,
     table: &str,
     column: &str,
 ) -> Result<bool> {
-    let sql = if sqlite {
-        format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = $1")
-    } else {
-        format!(
-            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() \
-             AND table_name = '{table}' AND column_name = $1"
-        )
+    let (table, column) = (quoted(table), quoted(column));
+    let sql = match dialect {
+        Dialect::Sqlite => {
+            format!("SELECT COUNT(*) FROM pragma_table_info({table}) WHERE name = {column}")
+        }
+        Dialect::Postgres | Dialect::MySql => format!(
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = {} \
+             AND table_name = {table} AND column_name = {column}",
+            dialect.schema()
+        ),
     };
     let n: i64 = sqlx::query_scalar(&sql)
-        .bind(column)
         .fetch_one(&mut *conn)
         .await
         .context("failed to read the source schema")?;
@@ -593,8 +636,8 @@ async fn has_column(
 }
 
 /// The alembic revision of an MLflow store behind `conn`, or `None` when it is not one.
-pub async fn mlflow_revision(conn: &mut AnyConnection, sqlite: bool) -> Result<Option<String>> {
-    if !has_table(conn, sqlite, "alembic_version").await? {
+async fn mlflow_revision(conn: &mut AnyConnection, dialect: Dialect) -> Result<Option<String>> {
+    if !has_table(conn, dialect, "alembic_version").await? {
         return Ok(None);
     }
     let rev: Option<String> = sqlx::query_scalar("SELECT version_num FROM alembic_version")
@@ -604,11 +647,29 @@ pub async fn mlflow_revision(conn: &mut AnyConnection, sqlite: bool) -> Result<O
     Ok(Some(rev.unwrap_or_default()))
 }
 
+/// A text column. MySQL reports `TEXT` columns as blobs, which sqlx's Any driver hands over as
+/// bytes: those are read as UTF-8 (MLflow's MySQL tables are utf8mb4).
+fn text_at(row: &sqlx::any::AnyRow, i: usize) -> std::result::Result<Option<String>, sqlx::Error> {
+    match row.try_get::<Option<String>, _>(i) {
+        Ok(v) => Ok(v),
+        Err(e) => match row.try_get::<Option<Vec<u8>>, _>(i) {
+            Ok(bytes) => bytes
+                .map(|b| String::from_utf8(b).map_err(|u| sqlx::Error::Decode(Box::new(u))))
+                .transpose(),
+            Err(_) => Err(e),
+        },
+    }
+}
+
 fn value_bind(row: &sqlx::any::AnyRow, i: usize, kind: Kind) -> Result<Bind> {
     let err = |e: sqlx::Error| Error::internal(format!("reading column {i} of MLflow's row: {e}"));
     Ok(match kind {
-        Kind::Text => Bind::Text(row.try_get::<String, _>(i).map_err(err)?),
-        Kind::OptText => Bind::OptText(row.try_get::<Option<String>, _>(i).map_err(err)?),
+        Kind::Text => Bind::Text(
+            text_at(row, i)
+                .map_err(err)?
+                .ok_or_else(|| err(sqlx::Error::Decode("unexpected NULL".into())))?,
+        ),
+        Kind::OptText => Bind::OptText(text_at(row, i).map_err(err)?),
         Kind::Int => Bind::Int(row.try_get::<i64, _>(i).map_err(err)?),
         Kind::OptInt => Bind::OptInt(row.try_get::<Option<i64>, _>(i).map_err(err)?),
         Kind::Float => Bind::Float(row.try_get::<f64, _>(i).map_err(err)?),
@@ -752,11 +813,12 @@ impl Progress {
 /// Copies one table; returns (source rows, rows inserted).
 async fn copy_table(
     source: &mut AnyConnection,
+    dialect: Dialect,
     target: &Db,
     copy: &Copy,
     batch: usize,
 ) -> Result<(i64, u64)> {
-    let total: i64 = sqlx::query_scalar(&copy.count)
+    let total: i64 = sqlx::query_scalar(&dialect.sql(&copy.count))
         .fetch_one(&mut *source)
         .await
         .context(&format!("failed to count MLflow's {}", copy.label))?;
@@ -773,7 +835,8 @@ async fn copy_table(
     let mut inserted = 0u64;
     let mut pending: Vec<Vec<Bind>> = Vec::with_capacity(batch);
     let backend = target.backend;
-    let mut rows = sqlx::query(&copy.source).fetch(&mut *source);
+    let select = dialect.sql(&copy.source);
+    let mut rows = sqlx::query(&select).fetch(&mut *source);
     loop {
         let row = rows
             .try_next()
@@ -822,12 +885,11 @@ async fn target_count(target: &Db, table: &str) -> Result<i64> {
 /// Runs the import; returns one line per table.
 pub async fn run(args: &ImportArgs) -> Result<Vec<Counted>> {
     sqlx::any::install_default_drivers();
-    let url = source_url(&args.from)?;
-    let sqlite = url.starts_with("sqlite:");
+    let (url, dialect) = source_url(&args.from)?;
     let mut source = AnyConnection::connect(&url)
         .await
         .map_err(|e| Error::invalid(format!("cannot open the MLflow store {}: {e}", args.from)))?;
-    let Some(revision) = mlflow_revision(&mut source, sqlite).await? else {
+    let Some(revision) = mlflow_revision(&mut source, dialect).await? else {
         return Err(Error::invalid(format!(
             "{} is not an MLflow store (it has no alembic_version table)",
             args.from
@@ -839,12 +901,12 @@ pub async fn run(args: &ImportArgs) -> Result<Vec<Counted>> {
              3.17.2's ({MLFLOW_HEAD_REVISION}). Upgrading it first with `mlflow db upgrade` is safest."
         );
     }
-    let ws = has_column(&mut source, sqlite, "experiments", "workspace")
+    let ws = has_column(&mut source, dialect, "experiments", "workspace")
         .await?
         .then_some(args.workspace.as_str());
     let target_uri: StoreUri = args.to.parse()?;
     let target = Db::connect(&target_uri, 2).await?;
-    check_experiments(&mut source, &target, ws).await?;
+    check_experiments(&mut source, dialect, &target, ws).await?;
     eprintln!(
         "importing {} (MLflow schema {revision}) into {}",
         args.from,
@@ -853,10 +915,11 @@ pub async fn run(args: &ImportArgs) -> Result<Vec<Counted>> {
     let mut out = Vec::new();
     let started = Instant::now();
     for copy in copies(ws) {
-        if !has_table(&mut source, sqlite, copy.source_table()).await? {
+        if !has_table(&mut source, dialect, copy.source_table()).await? {
             continue;
         }
-        let (source_rows, inserted) = copy_table(&mut source, &target, &copy, args.batch).await?;
+        let (source_rows, inserted) =
+            copy_table(&mut source, dialect, &target, &copy, args.batch).await?;
         out.push(Counted {
             label: copy.label.to_string(),
             source: source_rows,
@@ -884,15 +947,16 @@ pub async fn run(args: &ImportArgs) -> Result<Vec<Counted>> {
 /// experiment). The same experiment (same id and name) is fine: that is a re-run.
 async fn check_experiments(
     source: &mut AnyConnection,
+    dialect: Dialect,
     target: &Db,
     ws: Option<&str>,
 ) -> Result<()> {
     let filter = ws
         .map(|w| format!(" WHERE workspace = '{}'", w.replace('\'', "''")))
         .unwrap_or_default();
-    let theirs: Vec<(i64, String)> = sqlx::query_as(&format!(
+    let theirs: Vec<(i64, String)> = sqlx::query_as(&dialect.sql(&format!(
         "SELECT CAST(experiment_id AS BIGINT), name FROM experiments{filter}"
-    ))
+    )))
     .fetch_all(&mut *source)
     .await
     .context("failed to read MLflow's experiments")?;

@@ -40,3 +40,19 @@ def error_body(resp: httpx.Response, error_code: str | None = None, status: int 
     if error_code is not None:
         assert body["error_code"] == error_code, body
     return body
+
+
+def fresh_store(work, name: str) -> str:
+    """A fresh backend store: a SQLite file in `work`, or on the suite's PostgreSQL run
+    (FERROFLOW_TEST_BACKEND_STORE_URI) a new database on that PostgreSQL server."""
+    import os
+    import subprocess
+    import time
+
+    base = os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI", "")
+    if not base.startswith("postgres"):
+        return f"sqlite:///{work / name}"
+    db = f"t_{name.split('.')[0]}_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    server = base.rsplit("/", 1)[0]
+    subprocess.run(["psql", f"{server}/postgres", "-q", "-c", f"CREATE DATABASE {db}"], check=True)
+    return f"{server}/{db}"

@@ -7,9 +7,13 @@ with tags, versions (stage, tags, description), aliases. A second import adds no
 killed half-way and run again ends with the same counts; a ferroflow server pointed at the
 MLflow store itself refuses to start and names the importer.
 
-Source and target are SQLite files, or on the suite's PostgreSQL run
-(FERROFLOW_TEST_BACKEND_STORE_URI) fresh databases on that PostgreSQL server. Scale knobs for a bigger store: FERROFLOW_IMPORT_RUNS,
-FERROFLOW_IMPORT_POINTS (the benchmark, bench/import_mlflow.sh, uses 10,000 and 1,000,000).
+Every test runs twice, once per source store: the suite's own backend (SQLite files, or on the
+suite's PostgreSQL run (FERROFLOW_TEST_BACKEND_STORE_URI) fresh databases on that PostgreSQL
+server), and a fresh MySQL/MariaDB database (FERROFLOW_TEST_MYSQL_URL, default
+mysql+pymysql://root@127.0.0.1:3306; on the SQLite run only, to keep the suite short). The
+target is a fresh store of the suite's backend. Scale knobs for a bigger store:
+FERROFLOW_IMPORT_RUNS, FERROFLOW_IMPORT_POINTS (`bench/import_mlflow.py --client` runs this
+module with 10,000 and 1,000,000).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import httpx
 import mlflow
 import pytest
 from conftest import FERROFLOW_START_TIMEOUT_S, MLFLOW_START_TIMEOUT_S, REPO_ROOT, _Server
-from helpers import unique_name
+from helpers import fresh_store, unique_name
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
 RUNS = int(os.environ.get("FERROFLOW_IMPORT_RUNS", "300"))
@@ -189,13 +193,39 @@ def _counts(stdout: str) -> dict[str, tuple[int, int, int]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def source(server_kind):
+MYSQL_URL = os.environ.get("FERROFLOW_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+ON_POSTGRES = os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI", "").startswith("postgres")
+
+
+def _fresh_mysql_store() -> str:
+    """A new database on the machine's MySQL/MariaDB server, as MLflow's URI."""
+    from urllib.parse import urlsplit
+
+    import pymysql
+
+    url = urlsplit(MYSQL_URL)
+    db = f"mlflow_import_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    con = pymysql.connect(host=url.hostname, port=url.port or 3306, user=url.username or "root",
+                          password=url.password or "")
+    try:
+        con.cursor().execute(f"CREATE DATABASE {db} CHARACTER SET utf8mb4")
+    finally:
+        con.close()
+    return f"{MYSQL_URL.rstrip('/')}/{db}"
+
+
+@pytest.fixture(scope="module", params=["native", "mysql"])
+def source(request, server_kind):
     if server_kind != "ferroflow":
         pytest.skip("imports into ferroflow (the reference server is the source here)")
+    if request.param == "mysql" and ON_POSTGRES:
+        pytest.skip("the MySQL source is imported on the suite's SQLite run")
     work = Path(tempfile.mkdtemp(prefix="ferroflow-import-"))
-    # On the suite's PostgreSQL run MLflow's store is a PostgreSQL database too.
-    store = _fresh_store(work, "mlflow.db").replace("postgres://", "postgresql+psycopg2://", 1)
+    if request.param == "mysql":
+        store = _fresh_mysql_store()
+    else:
+        # On the suite's PostgreSQL run MLflow's store is a PostgreSQL database too.
+        store = _fresh_store(work, "mlflow.db").replace("postgres://", "postgresql+psycopg2://", 1)
     server, uri = _mlflow_server(work, store)
     previous = mlflow.get_tracking_uri()
     try:
@@ -204,20 +234,12 @@ def source(server_kind):
     finally:
         mlflow.set_tracking_uri(previous)
         server.stop()
-    yield {"work": work, "store": store, "data": data, "expected": expected}
+    yield {"work": work, "store": store, "data": data, "expected": expected, "kind": request.param}
     shutil.rmtree(work, ignore_errors=True)
 
 
 def _fresh_store(work: Path, name: str) -> str:
-    """A fresh ferroflow store: a SQLite file, or on the suite's PostgreSQL run a new database
-    on the same server."""
-    base = os.environ.get("FERROFLOW_TEST_BACKEND_STORE_URI", "")
-    if not base.startswith("postgres"):
-        return f"sqlite:///{work / name}"
-    db = f"import_{name.split('.')[0]}_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-    server = base.rsplit("/", 1)[0]
-    subprocess.run(["psql", f"{server}/postgres", "-q", "-c", f"CREATE DATABASE {db}"], check=True)
-    return f"{server}/{db}"
+    return fresh_store(work, f"import_{name}")
 
 
 def test_import_copies_everything_the_client_can_read(source):
@@ -296,8 +318,9 @@ def test_a_store_that_is_not_mlflows_is_refused(tmp_path):
     assert "not an MLflow store" in done.stderr
 
 
-def test_a_mysql_store_is_refused_with_a_clear_message(tmp_path):
-    done = _import("mysql+pymysql://root@127.0.0.1:3306/mlflow", f"sqlite:///{tmp_path / 'out.db'}")
+def test_an_unreachable_store_is_refused_before_anything_is_written(tmp_path):
+    port = _free_port()
+    done = _import(f"mysql+pymysql://root@127.0.0.1:{port}/mlflow", f"sqlite:///{tmp_path / 'out.db'}")
     assert done.returncode != 0
-    assert "MySQL/MariaDB MLflow stores cannot be imported yet" in done.stderr
+    assert "cannot open the MLflow store" in done.stderr, done.stderr
     assert not (tmp_path / "out.db").exists()
