@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use ferroflow_core::access::{Filter, Need, Param, RouteRule, Rule};
 use ferroflow_core::Result;
 use serde::Deserialize;
 use serde_json::json;
@@ -9,12 +10,28 @@ use serde_json::json;
 use crate::service::{AutomlService, StartRequest};
 
 /// Every AutoML route as (method, path), for the API spec check.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/2.0/automl/runs"),
-    ("GET", "/api/2.0/automl/runs"),
-    ("GET", "/api/2.0/automl/runs/{id}"),
-    ("POST", "/api/2.0/automl/runs/{id}/cancel"),
-    ("POST", "/api/2.0/automl/datasets"),
+pub const ROUTES: &[RouteRule] = &[
+    (
+        "POST",
+        "/api/2.0/automl/runs",
+        Rule::ExperimentByName(Param::Field("experiment_name"), Need::Update),
+    ),
+    (
+        "GET",
+        "/api/2.0/automl/runs",
+        Rule::Filtered(Filter::AutomlRuns),
+    ),
+    (
+        "GET",
+        "/api/2.0/automl/runs/{id}",
+        Rule::AutomlRun(Param::Path("id"), Need::Read),
+    ),
+    (
+        "POST",
+        "/api/2.0/automl/runs/{id}/cancel",
+        Rule::AutomlRun(Param::Path("id"), Need::Update),
+    ),
+    ("POST", "/api/2.0/automl/datasets", Rule::Authenticated),
 ];
 
 type Service = web::Data<AutomlService>;

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     EndpointNotFound,
     TemporarilyUnavailable,
     PermissionDenied,
+    /// No or bad credentials (401), with `WWW-Authenticate` so browsers prompt.
+    Unauthenticated,
     RequestLimitExceeded,
     /// MLflow's answer when a capability does not exist for this configuration (presigned
     /// S3 access on a local store, for one); MLflow clients fall back on seeing it.
@@ -35,6 +37,7 @@ impl ErrorCode {
             ErrorCode::EndpointNotFound => "ENDPOINT_NOT_FOUND",
             ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
             ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
             ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
         }
@@ -52,6 +55,7 @@ impl ErrorCode {
             ErrorCode::EndpointNotFound => StatusCode::NOT_FOUND,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::RequestLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
@@ -105,7 +109,11 @@ impl ResponseError for Error {
         self.code.http_status()
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut res = HttpResponse::build(self.status_code());
+        if self.code == ErrorCode::Unauthenticated {
+            res.insert_header(("WWW-Authenticate", "Basic realm=\"mlflow\""));
+        }
+        res.json(ErrorBody {
             error_code: self.code.as_str(),
             message: &self.message,
         })

@@ -1,6 +1,7 @@
 //! ferroflow's shared kernel: errors with MLflow error codes, ids, page tokens, the
 //! search-filter grammar, the clock and the database handle.
 
+pub mod access;
 pub mod db;
 pub mod error;
 pub mod http;

@@ -1,5 +1,6 @@
 //! HTTP routes of the feature store under `/api/2.0/feature-store`.
 
+use ferroflow_core::access::{Created, Filter, Need, Param, RouteRule, Rule};
 use std::collections::BTreeMap;
 
 use actix_web::http::header;
@@ -22,24 +23,92 @@ use crate::service::{CreateTable, FeatureService, WriteMode};
 pub const PREFIX: &str = "/api/2.0/feature-store";
 
 /// Every route, as (method, path); the OpenAPI test checks them against api-spec.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/2.0/feature-store/feature-tables/create"),
-    ("GET", "/api/2.0/feature-store/feature-tables/get"),
-    ("GET", "/api/2.0/feature-store/feature-tables/search"),
-    ("POST", "/api/2.0/feature-store/feature-tables/update"),
-    ("POST", "/api/2.0/feature-store/feature-tables/set-tag"),
-    ("DELETE", "/api/2.0/feature-store/feature-tables/delete-tag"),
-    ("DELETE", "/api/2.0/feature-store/feature-tables/delete"),
-    ("POST", "/api/2.0/feature-store/feature-tables/write"),
-    ("POST", "/api/2.0/feature-store/feature-tables/read"),
-    ("GET", "/api/2.0/feature-store/feature-tables/read"),
-    ("GET", "/api/2.0/feature-store/feature-tables/history"),
-    ("POST", "/api/2.0/feature-store/feature-tables/optimize"),
-    ("POST", "/api/2.0/feature-store/feature-tables/vacuum"),
-    ("POST", "/api/2.0/feature-store/training-sets/create"),
-    ("POST", "/api/2.0/feature-store/online/publish"),
-    ("POST", "/api/2.0/feature-store/online/lookup"),
-    ("GET", "/api/2.0/feature-store/lineage/model-version"),
+pub const ROUTES: &[RouteRule] = &[
+    (
+        "POST",
+        "/api/2.0/feature-store/feature-tables/create",
+        Rule::Creates(Created::FeatureTable),
+    ),
+    (
+        "GET",
+        "/api/2.0/feature-store/feature-tables/get",
+        Rule::FeatureTable(Param::Field("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/api/2.0/feature-store/feature-tables/search",
+        Rule::Filtered(Filter::FeatureTables),
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/feature-tables/update",
+        Rule::FeatureTable(Param::Field("name"), Need::Update),
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/feature-tables/set-tag",
+        Rule::FeatureTable(Param::Field("name"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/api/2.0/feature-store/feature-tables/delete-tag",
+        Rule::FeatureTable(Param::Field("name"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/api/2.0/feature-store/feature-tables/delete",
+        Rule::FeatureTable(Param::Field("name"), Need::Delete),
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/feature-tables/write",
+        Rule::FeatureTable(Param::Field("name"), Need::Update),
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/feature-tables/read",
+        Rule::FeatureTable(Param::Field("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/api/2.0/feature-store/feature-tables/read",
+        Rule::FeatureTable(Param::Field("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/api/2.0/feature-store/feature-tables/history",
+        Rule::FeatureTable(Param::Field("name"), Need::Read),
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/feature-tables/optimize",
+        Rule::FeatureTable(Param::Field("name"), Need::Update),
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/feature-tables/vacuum",
+        Rule::FeatureTable(Param::Field("name"), Need::Update),
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/training-sets/create",
+        Rule::FeatureLookups,
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/online/publish",
+        Rule::FeatureTable(Param::Field("name"), Need::Update),
+    ),
+    (
+        "POST",
+        "/api/2.0/feature-store/online/lookup",
+        Rule::FeatureLookups,
+    ),
+    (
+        "GET",
+        "/api/2.0/feature-store/lineage/model-version",
+        Rule::ModelVersion(Param::Field("name"), Need::Read),
+    ),
 ];
 
 /// Largest request body: feature data arrives as whole Parquet or Arrow files.

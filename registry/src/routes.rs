@@ -2,6 +2,7 @@
 //! serialize. Mounted under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use ferroflow_core::access::{Created, Filter, Need, Param, RouteRule, Rule};
 use ferroflow_core::http::{int64, page_response, parse, required};
 use ferroflow_core::Result;
 use ferroflow_tracking::routes::{key_values, KeyValueEntry};
@@ -12,29 +13,113 @@ use crate::service::{CreateModelVersion, RegistrySearch, RegistryService};
 
 /// Every registry route as (method, path under the API prefix), as MLflow 3.17.2's
 /// `get_endpoints()` lists them; the OpenAPI test checks the spec against this list.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/registered-models/create"),
-    ("POST", "/registered-models/rename"),
-    ("PATCH", "/registered-models/update"),
-    ("DELETE", "/registered-models/delete"),
-    ("GET", "/registered-models/get"),
-    ("GET", "/registered-models/search"),
-    ("POST", "/registered-models/get-latest-versions"),
-    ("GET", "/registered-models/get-latest-versions"),
-    ("POST", "/registered-models/set-tag"),
-    ("DELETE", "/registered-models/delete-tag"),
-    ("POST", "/registered-models/alias"),
-    ("DELETE", "/registered-models/alias"),
-    ("GET", "/registered-models/alias"),
-    ("POST", "/model-versions/create"),
-    ("PATCH", "/model-versions/update"),
-    ("POST", "/model-versions/transition-stage"),
-    ("DELETE", "/model-versions/delete"),
-    ("GET", "/model-versions/get"),
-    ("GET", "/model-versions/search"),
-    ("GET", "/model-versions/get-download-uri"),
-    ("POST", "/model-versions/set-tag"),
-    ("DELETE", "/model-versions/delete-tag"),
+pub const ROUTES: &[RouteRule] = &[
+    (
+        "POST",
+        "/registered-models/create",
+        Rule::Creates(Created::RegisteredModel),
+    ),
+    (
+        "POST",
+        "/registered-models/rename",
+        Rule::Model(Param::Field("name"), Need::Update),
+    ),
+    (
+        "PATCH",
+        "/registered-models/update",
+        Rule::Model(Param::Field("name"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/registered-models/delete",
+        Rule::Model(Param::Field("name"), Need::Delete),
+    ),
+    (
+        "GET",
+        "/registered-models/get",
+        Rule::Model(Param::Field("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/registered-models/search",
+        Rule::Filtered(Filter::RegisteredModels),
+    ),
+    (
+        "POST",
+        "/registered-models/get-latest-versions",
+        Rule::ModelVersion(Param::Field("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/registered-models/get-latest-versions",
+        Rule::ModelVersion(Param::Field("name"), Need::Read),
+    ),
+    (
+        "POST",
+        "/registered-models/set-tag",
+        Rule::Model(Param::Field("name"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/registered-models/delete-tag",
+        Rule::Model(Param::Field("name"), Need::Update),
+    ),
+    (
+        "POST",
+        "/registered-models/alias",
+        Rule::Model(Param::Field("name"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/registered-models/alias",
+        Rule::Model(Param::Field("name"), Need::Delete),
+    ),
+    (
+        "GET",
+        "/registered-models/alias",
+        Rule::ModelVersion(Param::Field("name"), Need::Read),
+    ),
+    ("POST", "/model-versions/create", Rule::CreateVersion),
+    (
+        "PATCH",
+        "/model-versions/update",
+        Rule::ModelVersion(Param::Field("name"), Need::Update),
+    ),
+    (
+        "POST",
+        "/model-versions/transition-stage",
+        Rule::ModelVersion(Param::Field("name"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/model-versions/delete",
+        Rule::ModelVersion(Param::Field("name"), Need::Delete),
+    ),
+    (
+        "GET",
+        "/model-versions/get",
+        Rule::ModelVersion(Param::Field("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/model-versions/search",
+        Rule::Filtered(Filter::ModelVersions),
+    ),
+    (
+        "GET",
+        "/model-versions/get-download-uri",
+        Rule::ModelVersion(Param::Field("name"), Need::Read),
+    ),
+    (
+        "POST",
+        "/model-versions/set-tag",
+        Rule::ModelVersion(Param::Field("name"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/model-versions/delete-tag",
+        Rule::ModelVersion(Param::Field("name"), Need::Delete),
+    ),
 ];
 
 /// Registers the registry routes on a scope (called once per API prefix).

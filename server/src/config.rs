@@ -64,6 +64,20 @@ pub struct ServerConfig {
     /// --static-prefix`): begins with '/', does not end with one.
     #[arg(long, env = "FERROFLOW_STATIC_PREFIX", value_parser = parse_static_prefix)]
     pub static_prefix: Option<String>,
+
+    /// `basic-auth` turns on authentication and permissions, as `mlflow server --app-name
+    /// basic-auth` (configured by MLFLOW_AUTH_CONFIG_PATH and MLFLOW_AUTH_ADMIN_PASSWORD).
+    #[arg(long = "app-name", env = "FERROFLOW_APP_NAME", value_parser = ["basic-auth"])]
+    pub app_name: Option<String>,
+
+    /// The same as `--app-name basic-auth`.
+    #[arg(long, env = "FERROFLOW_AUTH")]
+    pub auth: bool,
+
+    /// With auth on, `/metrics` answers without credentials (for scrapers); otherwise only
+    /// admins read it.
+    #[arg(long, env = "FERROFLOW_PUBLIC_METRICS")]
+    pub public_metrics: bool,
 }
 
 /// `mlflow server`'s rules for `--static-prefix`, in its words.
@@ -98,7 +112,15 @@ impl ServerConfig {
             online_store: None,
             static_folder: None,
             static_prefix: None,
+            app_name: None,
+            auth: false,
+            public_metrics: false,
         }
+    }
+
+    /// Whether authentication and permissions are on.
+    pub fn auth_enabled(&self) -> bool {
+        self.auth || self.app_name.as_deref() == Some("basic-auth")
     }
 
     pub fn store_uri(&self) -> ferroflow_core::Result<StoreUri> {

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::header;
+use actix_web::HttpMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar,
@@ -22,6 +23,7 @@ use async_graphql::dynamic::{
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Value as GqlValue, Variables};
+use ferroflow_core::access::{Grants, Need};
 use ferroflow_core::{Error, ErrorCode};
 use ferroflow_registry::service::RegistrySearch;
 use ferroflow_registry::RegistryService;
@@ -471,6 +473,82 @@ pub struct Services {
     pub tracking: TrackingService,
     pub registry: RegistryService,
     pub artifacts: ArtifactService,
+    /// With auth on, the caller's grants (admins and auth off: `None`, everything readable).
+    /// A protected field the caller may not read resolves to null, as in MLflow.
+    pub access: Option<Grants>,
+}
+
+/// The input a protected root field may run with (`None`: the field resolves to null). A
+/// runs search keeps only the readable experiments it names.
+async fn permitted(
+    svc: &Services,
+    field: &str,
+    mut input: Value,
+) -> async_graphql::Result<Option<Value>> {
+    let Some(g) = &svc.access else {
+        return Ok(Some(input));
+    };
+    let run_readable = |run_id: String| async move {
+        Ok::<bool, async_graphql::Error>(
+            match svc
+                .tracking
+                .experiment_of_run(&run_id)
+                .await
+                .map_err(fail)?
+            {
+                Some(e) => g.in_experiment("run", &e, Need::Read),
+                None => false,
+            },
+        )
+    };
+    let ok = match field {
+        "mlflowGetExperiment" => g
+            .point(
+                "experiment",
+                &text(&input, "experimentId").unwrap_or_default(),
+            )
+            .allows(Need::Read),
+        "mlflowGetRun" | "mlflowListArtifacts" => {
+            let id = text(&input, "runId")
+                .or_else(|| text(&input, "runUuid"))
+                .unwrap_or_default();
+            run_readable(id).await?
+        }
+        "mlflowGetMetricHistoryBulkInterval" => {
+            let mut all = true;
+            for id in texts(&input, "runIds") {
+                all &= run_readable(id).await?;
+            }
+            all
+        }
+        "mlflowSearchDatasets" => texts(&input, "experimentIds")
+            .iter()
+            .all(|e| g.point("experiment", e).allows(Need::Read)),
+        "mlflowSearchRuns" => {
+            let asked = texts(&input, "experimentIds");
+            let kept: Vec<String> = asked
+                .into_iter()
+                .filter(|e| {
+                    g.row_visible("experiment", e) && g.allows(&[("run", "*", Need::NotDenied)])
+                })
+                .collect();
+            let any = !kept.is_empty();
+            input["experimentIds"] = json!(kept);
+            any
+        }
+        _ => true,
+    };
+    Ok(ok.then_some(input))
+}
+
+/// Drops the model versions of models the caller may not read from an answer.
+fn hide_versions(svc: &Services, answer: &mut Value) {
+    if let (Some(g), Some(Value::Array(rows))) = (&svc.access, answer.get_mut("model_versions")) {
+        rows.retain(|v| {
+            g.row_visible("registered_model", v["name"].as_str().unwrap_or_default())
+                && g.allows(&[("registered_model_version", "*", Need::NotDenied)])
+        });
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: T) -> async_graphql::Result<Value> {
@@ -523,7 +601,11 @@ where
         let f = f.clone();
         FieldFuture::new(async move {
             let svc = services(&ctx)?.clone();
-            let out = f(svc, input(&ctx)).await?;
+            let Some(input) = permitted(&svc, name, input(&ctx)).await? else {
+                return Ok(None);
+            };
+            let mut out = f(svc.clone(), input).await?;
+            hide_versions(&svc, &mut out);
             Ok(Some(FieldValue::owned_any(out)))
         })
     })
@@ -609,8 +691,9 @@ fn run_extension() -> Object {
                     let run = ctx.parent_value.try_downcast_ref::<Value>()?;
                     let id = run["info"]["run_id"].as_str().unwrap_or_default();
                     let svc = services(&ctx)?;
-                    let found =
+                    let mut found =
                         search_model_versions(svc, format!("run_id='{id}'"), &json!({})).await?;
+                    hide_versions(svc, &mut found);
                     Ok(resolve(
                         ObjList("MlflowModelVersion"),
                         found.get("model_versions"),
@@ -944,9 +1027,11 @@ pub async fn handle(
         return Ok(answer(Value::Null, vec![limit]));
     }
     drop_component_directive(&mut doc);
+    let mut services = services.get_ref().clone();
+    services.access = req.extensions().get::<Grants>().cloned();
     let mut gql = async_graphql::Request::new(query)
         .variables(variables)
-        .data(services.get_ref().clone());
+        .data(services);
     if let Some(name) = request.get("operationName").and_then(Value::as_str) {
         gql = gql.operation_name(name);
     }

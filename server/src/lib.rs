@@ -1,5 +1,6 @@
 //! The ferroflow server: configuration, composition of every capability's routes, metrics.
 
+pub mod auth_gate;
 pub mod automl_cli;
 pub mod cli_client;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod models_serve;
 pub mod ui;
 pub mod ui_api;
 
+use ferroflow_core::access::{RouteRule, Rule};
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
@@ -33,16 +35,16 @@ pub const MLFLOW_API_VERSION: &str = "3.17.2";
 pub const API_PREFIXES: [&str; 2] = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
 
 /// Routes outside the tracking API, as (method, path); the OpenAPI test checks them too.
-pub const SERVER_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health"),
-    ("GET", "/version"),
-    ("GET", "/metrics"),
-    ("GET", "/api/3.0/mlflow/server-info"),
-    ("GET", "/ajax-api/3.0/mlflow/server-info"),
-    ("GET", "/graphql"),
-    ("POST", "/graphql"),
-    ("GET", "/"),
-    ("GET", "/static-files/{path}"),
+pub const SERVER_ROUTES: &[RouteRule] = &[
+    ("GET", "/health", Rule::Open),
+    ("GET", "/version", Rule::Authenticated),
+    ("GET", "/metrics", Rule::Metrics),
+    ("GET", "/api/3.0/mlflow/server-info", Rule::Open),
+    ("GET", "/ajax-api/3.0/mlflow/server-info", Rule::Open),
+    ("GET", "/graphql", Rule::Graphql),
+    ("POST", "/graphql", Rule::Graphql),
+    ("GET", "/", Rule::Authenticated),
+    ("GET", "/static-files/{path}", Rule::Open),
 ];
 
 /// How long an idle keep-alive connection stays open (nginx's default). Longer than the idle
@@ -158,11 +160,31 @@ impl Application {
             Some(folder) => tracing::info!("MLflow UI: {}", folder.display()),
             None => tracing::info!("no MLflow UI bundle found (scripts/mlflow-ui.sh installs it)"),
         }
+        let gate = if config.auth_enabled() {
+            let auth_config =
+                ferroflow_auth::AuthConfig::from_env().map_err(|e| anyhow::anyhow!(e.message))?;
+            let auth = ferroflow_auth::AuthService::new(
+                db.clone(),
+                auth_config,
+                ferroflow_auth::service::DEFAULT_CACHE_TTL,
+            );
+            auth.bootstrap()
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            tracing::info!("authentication on (basic-auth): every request needs credentials");
+            Some((
+                web::Data::new(auth.clone()),
+                web::Data::new(auth_gate::Gate::new(auth, config.public_metrics)),
+            ))
+        } else {
+            None
+        };
         let graphql_schema = web::Data::new(graphql::schema());
         let graphql_services = web::Data::new(graphql::Services {
             tracking: (**tracking).clone(),
             registry: (**registry).clone(),
             artifacts: (**artifacts).clone(),
+            access: None,
         });
         let server = HttpServer::new(move || {
             let mut app = App::new()
@@ -179,6 +201,7 @@ impl Application {
                 .app_data(graphql_services.clone())
                 .app_data(web::PayloadConfig::new(ferroflow_core::http::MAX_JSON_BODY))
                 .wrap(middleware::from_fn(limits::over_limit))
+                .wrap(middleware::from_fn(auth_gate::gate))
                 .wrap(middleware::from_fn(metrics::track))
                 .wrap(middleware::from_fn(ui::strip_prefix))
                 .route("/health", web::get().to(health))
@@ -189,6 +212,12 @@ impl Application {
                     &format!("{version3}/server-info"),
                     web::get().to(move || server_info(multipart_uploads)),
                 );
+            }
+            if let Some((auth, gate)) = &gate {
+                app = app
+                    .app_data(auth.clone())
+                    .app_data(gate.clone())
+                    .configure(ferroflow_auth::configure);
             }
             // First: actix tries routes in order, and inference is the hottest path.
             app = app.configure(ferroflow_serving::endpoints::configure);
@@ -276,7 +305,7 @@ async fn not_found(req: HttpRequest) -> actix_web::Result<HttpResponse> {
     let known = ferroflow_tracking::routes::ROUTES
         .iter()
         .chain(ferroflow_registry::routes::ROUTES)
-        .any(|(_, p)| {
+        .any(|(_, p, _)| {
             API_PREFIXES
                 .iter()
                 .any(|prefix| req.path() == format!("{prefix}{p}"))

@@ -4,6 +4,7 @@
 //! assistant, telemetry) in their "nothing configured" shape, so the UI shows them as empty.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use ferroflow_core::access::{Need, Param, RouteRule, Rule};
 use ferroflow_core::http::{missing_value, parse};
 use ferroflow_core::{Error, Result};
 use ferroflow_registry::RegistryService;
@@ -15,16 +16,52 @@ use serde_json::{json, Value};
 const MAX_UI_UPLOAD: usize = 10 * 1024 * 1024;
 
 /// (METHOD, path) of every route here, for the spec check.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/model-versions/get-artifact"),
-    ("POST", "/ajax-api/2.0/mlflow/upload-artifact"),
-    ("GET", "/ajax-api/2.0/mlflow/gateway-proxy"),
-    ("POST", "/ajax-api/2.0/mlflow/gateway-proxy"),
-    ("GET", "/ajax-api/3.0/mlflow/ui-telemetry"),
-    ("POST", "/ajax-api/3.0/mlflow/ui-telemetry"),
-    ("GET", "/ajax-api/3.0/mlflow/assistant/config"),
-    ("GET", "/ajax-api/3.0/mlflow/assistant/providers"),
-    ("POST", "/ajax-api/3.0/mlflow/traces/metrics"),
+pub const ROUTES: &[RouteRule] = &[
+    (
+        "GET",
+        "/model-versions/get-artifact",
+        Rule::ModelVersion(Param::Field("name"), Need::Read),
+    ),
+    (
+        "POST",
+        "/ajax-api/2.0/mlflow/upload-artifact",
+        Rule::Run(Param::Query("run_uuid"), Need::Update),
+    ),
+    (
+        "GET",
+        "/ajax-api/2.0/mlflow/gateway-proxy",
+        Rule::Authenticated,
+    ),
+    (
+        "POST",
+        "/ajax-api/2.0/mlflow/gateway-proxy",
+        Rule::Authenticated,
+    ),
+    (
+        "GET",
+        "/ajax-api/3.0/mlflow/ui-telemetry",
+        Rule::Authenticated,
+    ),
+    (
+        "POST",
+        "/ajax-api/3.0/mlflow/ui-telemetry",
+        Rule::Authenticated,
+    ),
+    (
+        "GET",
+        "/ajax-api/3.0/mlflow/assistant/config",
+        Rule::Authenticated,
+    ),
+    (
+        "GET",
+        "/ajax-api/3.0/mlflow/assistant/providers",
+        Rule::Authenticated,
+    ),
+    (
+        "POST",
+        "/ajax-api/3.0/mlflow/traces/metrics",
+        Rule::Experiments(Param::Field("experiment_ids"), Need::Read),
+    ),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -42,13 +42,13 @@ fn server_operations() -> BTreeSet<(String, String)> {
     let mut ops: BTreeSet<(String, String)> = ferroflow_tracking::routes::ROUTES
         .iter()
         .chain(ferroflow_registry::routes::ROUTES)
-        .map(|(m, p)| (m.to_string(), format!("/api/2.0/mlflow{p}")))
+        .map(|(m, p, _)| (m.to_string(), format!("/api/2.0/mlflow{p}")))
         .collect();
     ops.extend(
         ferroflow_server::SERVER_ROUTES
             .iter()
             .chain(ferroflow_server::ui_api::ROUTES)
-            .map(|(m, p)| (m.to_string(), p.to_string())),
+            .map(|(m, p, _)| (m.to_string(), p.to_string())),
     );
     ops.extend(
         ferroflow_tracking::artifacts::ROUTES
@@ -56,7 +56,8 @@ fn server_operations() -> BTreeSet<(String, String)> {
             .chain(ferroflow_serving::endpoints::ROUTES)
             .chain(ferroflow_automl::routes::ROUTES)
             .chain(ferroflow_features::ROUTES)
-            .map(|(m, p)| (m.to_string(), p.to_string())),
+            .chain(ferroflow_auth::ROUTES)
+            .map(|(m, p, _)| (m.to_string(), p.to_string())),
     );
     ops
 }
@@ -80,7 +81,16 @@ fn every_registered_route_is_in_the_spec_and_vice_versa() {
 #[tokio::test]
 async fn every_spec_operation_is_served_under_both_prefixes() {
     let app = spawn_app(Store::Sqlite).await.expect("app");
+    // The auth routes exist only with auth on: tests/python/test_auth_matrix.py sends every
+    // spec operation to a server with auth on and fails on an unrouted one.
+    let auth_routes: BTreeSet<(String, String)> = ferroflow_auth::ROUTES
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
     for (method, path) in spec_operations() {
+        if auth_routes.contains(&(method.clone(), path.clone())) {
+            continue;
+        }
         let mut paths = vec![path.clone()];
         if let Some(rest) = path.strip_prefix("/api/2.0/mlflow") {
             paths.push(format!("/ajax-api/2.0/mlflow{rest}"));

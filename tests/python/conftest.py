@@ -70,8 +70,10 @@ _ARTIFACTS_DESTINATION: str | None = None
 
 
 class _Server:
-    def __init__(self, kind: str, argv: list[str], workdir: Path, timeout_s: float):
+    def __init__(self, kind: str, argv: list[str], workdir: Path, timeout_s: float,
+                 env: dict[str, str] | None = None):
         self.kind = kind
+        self.extra_env = env or {}
         self.argv = argv
         self.workdir = workdir
         self.timeout_s = timeout_s
@@ -82,6 +84,7 @@ class _Server:
     def start(self, url: str) -> None:
         env = dict(os.environ)
         env.pop("MLFLOW_TRACKING_URI", None)
+        env.update(self.extra_env)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 self.argv,

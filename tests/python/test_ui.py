@@ -51,9 +51,10 @@ def browser():
 class Page:
     """A browser page that records every request that failed or answered >= 400."""
 
-    def __init__(self, browser, base):
+    def __init__(self, browser, base, http_credentials: dict | None = None):
         self.base = base
-        self.context = browser.new_context(viewport={"width": 1400, "height": 900})
+        self.context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                           http_credentials=http_credentials)
         self.page = self.context.new_page()
         self.failed: list[tuple[str, str]] = []
         self.page.on("requestfailed", self._on_failed)

@@ -417,6 +417,13 @@ impl TrackingService {
         self.get_logged_model(&model_id).await
     }
 
+    /// The experiment a logged model belongs to (`None`: no such model), for access checks.
+    pub async fn experiment_of_logged_model(&self, model_id: &str) -> Result<Option<String>> {
+        Ok(store::logged_model_by_id(self.db(), model_id)
+            .await?
+            .map(|m| m.info.experiment_id))
+    }
+
     pub async fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel> {
         store::logged_model_by_id(self.db(), model_id)
             .await?

@@ -2,6 +2,7 @@
 //! Mounted under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use ferroflow_core::access::{Created, Filter, Need, Param, RouteRule, Rule};
 use ferroflow_core::http::{int64, page_response, parse, required};
 use ferroflow_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -13,42 +14,178 @@ use crate::service::{CreateRun, ExperimentSearch, RunSearch, TrackingService};
 
 /// Every tracking route as (method, path under the API prefix); the OpenAPI test checks the
 /// spec against this list.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/experiments/create"),
-    ("GET", "/experiments/get"),
-    ("GET", "/experiments/get-by-name"),
-    ("POST", "/experiments/search-datasets"),
-    ("POST", "/experiments/search"),
-    ("GET", "/experiments/search"),
-    ("POST", "/experiments/update"),
-    ("POST", "/experiments/delete"),
-    ("POST", "/experiments/restore"),
-    ("POST", "/experiments/set-experiment-tag"),
-    ("POST", "/experiments/delete-experiment-tag"),
-    ("POST", "/runs/create"),
-    ("GET", "/runs/get"),
-    ("POST", "/runs/update"),
-    ("POST", "/runs/delete"),
-    ("POST", "/runs/restore"),
-    ("POST", "/runs/search"),
-    ("POST", "/runs/log-metric"),
-    ("POST", "/runs/log-parameter"),
-    ("POST", "/runs/set-tag"),
-    ("POST", "/runs/delete-tag"),
-    ("POST", "/runs/log-batch"),
-    ("POST", "/runs/log-inputs"),
-    ("POST", "/runs/outputs"),
-    ("GET", "/metrics/get-history"),
-    ("GET", "/metrics/get-history-bulk"),
-    ("GET", "/metrics/get-history-bulk-interval"),
-    ("POST", "/logged-models"),
-    ("POST", "/logged-models/search"),
-    ("GET", "/logged-models/{model_id}"),
-    ("PATCH", "/logged-models/{model_id}"),
-    ("DELETE", "/logged-models/{model_id}"),
-    ("PATCH", "/logged-models/{model_id}/tags"),
-    ("DELETE", "/logged-models/{model_id}/tags/{tag_key}"),
-    ("POST", "/logged-models/{model_id}/params"),
+pub const ROUTES: &[RouteRule] = &[
+    (
+        "POST",
+        "/experiments/create",
+        Rule::Creates(Created::Experiment),
+    ),
+    (
+        "GET",
+        "/experiments/get",
+        Rule::Experiment(Param::Field("experiment_id"), Need::Read),
+    ),
+    (
+        "GET",
+        "/experiments/get-by-name",
+        Rule::ExperimentByName(Param::Field("experiment_name"), Need::Read),
+    ),
+    (
+        "POST",
+        "/experiments/search-datasets",
+        Rule::Experiments(Param::Field("experiment_ids"), Need::Read),
+    ),
+    (
+        "POST",
+        "/experiments/search",
+        Rule::Filtered(Filter::Experiments),
+    ),
+    (
+        "GET",
+        "/experiments/search",
+        Rule::Filtered(Filter::Experiments),
+    ),
+    (
+        "POST",
+        "/experiments/update",
+        Rule::Experiment(Param::Field("experiment_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/experiments/delete",
+        Rule::Experiment(Param::Field("experiment_id"), Need::Delete),
+    ),
+    (
+        "POST",
+        "/experiments/restore",
+        Rule::Experiment(Param::Field("experiment_id"), Need::Delete),
+    ),
+    (
+        "POST",
+        "/experiments/set-experiment-tag",
+        Rule::Experiment(Param::Field("experiment_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/experiments/delete-experiment-tag",
+        Rule::Experiment(Param::Field("experiment_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/runs/create",
+        Rule::CreateIn(Param::Field("experiment_id"), "run"),
+    ),
+    (
+        "GET",
+        "/runs/get",
+        Rule::Run(Param::Field("run_id"), Need::Read),
+    ),
+    (
+        "POST",
+        "/runs/update",
+        Rule::Run(Param::Field("run_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/runs/delete",
+        Rule::Run(Param::Field("run_id"), Need::Delete),
+    ),
+    (
+        "POST",
+        "/runs/restore",
+        Rule::Run(Param::Field("run_id"), Need::Delete),
+    ),
+    ("POST", "/runs/search", Rule::Filtered(Filter::RunsSearch)),
+    (
+        "POST",
+        "/runs/log-metric",
+        Rule::Run(Param::Field("run_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/runs/log-parameter",
+        Rule::Run(Param::Field("run_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/runs/set-tag",
+        Rule::Run(Param::Field("run_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/runs/delete-tag",
+        Rule::Run(Param::Field("run_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/runs/log-batch",
+        Rule::Run(Param::Field("run_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/runs/log-inputs",
+        Rule::Run(Param::Field("run_id"), Need::Update),
+    ),
+    (
+        "POST",
+        "/runs/outputs",
+        Rule::Run(Param::Field("run_id"), Need::Update),
+    ),
+    (
+        "GET",
+        "/metrics/get-history",
+        Rule::Run(Param::Field("run_id"), Need::Read),
+    ),
+    (
+        "GET",
+        "/metrics/get-history-bulk",
+        Rule::Runs(Param::Field("run_id"), Need::Read),
+    ),
+    (
+        "GET",
+        "/metrics/get-history-bulk-interval",
+        Rule::Runs(Param::Field("run_ids"), Need::Read),
+    ),
+    (
+        "POST",
+        "/logged-models",
+        Rule::CreateIn(Param::Field("experiment_id"), "logged_model"),
+    ),
+    (
+        "POST",
+        "/logged-models/search",
+        Rule::Filtered(Filter::LoggedModels),
+    ),
+    (
+        "GET",
+        "/logged-models/{model_id}",
+        Rule::LoggedModel(Param::Path("model_id"), Need::Read),
+    ),
+    (
+        "PATCH",
+        "/logged-models/{model_id}",
+        Rule::LoggedModel(Param::Path("model_id"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/logged-models/{model_id}",
+        Rule::LoggedModel(Param::Path("model_id"), Need::Delete),
+    ),
+    (
+        "PATCH",
+        "/logged-models/{model_id}/tags",
+        Rule::LoggedModel(Param::Path("model_id"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/logged-models/{model_id}/tags/{tag_key}",
+        Rule::LoggedModel(Param::Path("model_id"), Need::Delete),
+    ),
+    (
+        "POST",
+        "/logged-models/{model_id}/params",
+        Rule::LoggedModel(Param::Path("model_id"), Need::Update),
+    ),
 ];
 
 /// Registers the tracking routes on a scope (called once per API prefix).

@@ -356,6 +356,13 @@ impl TrackingService {
         self.get_run(&new.run_id).await
     }
 
+    /// The experiment a run belongs to (`None`: no such run), for access checks.
+    pub async fn experiment_of_run(&self, run_id: &str) -> Result<Option<String>> {
+        Ok(store::run_info(&self.db, run_id)
+            .await?
+            .map(|info| info.experiment_id))
+    }
+
     pub async fn get_run(&self, run_id: &str) -> Result<Run> {
         validate::run_id(run_id, "run_id")?;
         let info = store::run_info(&self.db, run_id)

@@ -3,6 +3,7 @@
 //! the Open Inference Protocol V2 with endpoints as models.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use ferroflow_core::access::{Created, Filter, Need, Param, RouteRule, Rule};
 use ferroflow_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::json;
@@ -14,22 +15,74 @@ use crate::runtime::{runtime_status, RuntimeStatus};
 use crate::v2::InferRequest;
 
 /// Every serving route as (method, path), for the API spec check.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/2.0/serving-endpoints"),
-    ("GET", "/api/2.0/serving-endpoints"),
-    ("GET", "/api/2.0/serving-endpoints/{name}"),
-    ("PUT", "/api/2.0/serving-endpoints/{name}"),
-    ("PUT", "/api/2.0/serving-endpoints/{name}/config"),
-    ("DELETE", "/api/2.0/serving-endpoints/{name}"),
-    ("POST", "/serving-endpoints/{name}/invocations"),
-    ("GET", "/v2/health/live"),
-    ("GET", "/v2/health/ready"),
-    ("GET", "/v2/models/{name}"),
-    ("GET", "/v2/models/{name}/ready"),
-    ("POST", "/v2/models/{name}/infer"),
-    ("GET", "/v2/models/{name}/versions/{version}"),
-    ("GET", "/v2/models/{name}/versions/{version}/ready"),
-    ("POST", "/v2/models/{name}/versions/{version}/infer"),
+pub const ROUTES: &[RouteRule] = &[
+    (
+        "POST",
+        "/api/2.0/serving-endpoints",
+        Rule::Creates(Created::Endpoint),
+    ),
+    (
+        "GET",
+        "/api/2.0/serving-endpoints",
+        Rule::Filtered(Filter::Endpoints),
+    ),
+    (
+        "GET",
+        "/api/2.0/serving-endpoints/{name}",
+        Rule::Endpoint(Param::Path("name"), Need::Read),
+    ),
+    (
+        "PUT",
+        "/api/2.0/serving-endpoints/{name}",
+        Rule::EndpointConfig(Param::Path("name")),
+    ),
+    (
+        "PUT",
+        "/api/2.0/serving-endpoints/{name}/config",
+        Rule::EndpointConfig(Param::Path("name")),
+    ),
+    (
+        "DELETE",
+        "/api/2.0/serving-endpoints/{name}",
+        Rule::Endpoint(Param::Path("name"), Need::Manage),
+    ),
+    (
+        "POST",
+        "/serving-endpoints/{name}/invocations",
+        Rule::Endpoint(Param::Path("name"), Need::Read),
+    ),
+    ("GET", "/v2/health/live", Rule::Open),
+    ("GET", "/v2/health/ready", Rule::Open),
+    (
+        "GET",
+        "/v2/models/{name}",
+        Rule::Endpoint(Param::Path("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/v2/models/{name}/ready",
+        Rule::Endpoint(Param::Path("name"), Need::Read),
+    ),
+    (
+        "POST",
+        "/v2/models/{name}/infer",
+        Rule::Endpoint(Param::Path("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/v2/models/{name}/versions/{version}",
+        Rule::Endpoint(Param::Path("name"), Need::Read),
+    ),
+    (
+        "GET",
+        "/v2/models/{name}/versions/{version}/ready",
+        Rule::Endpoint(Param::Path("name"), Need::Read),
+    ),
+    (
+        "POST",
+        "/v2/models/{name}/versions/{version}/infer",
+        Rule::Endpoint(Param::Path("name"), Need::Read),
+    ),
 ];
 
 type Manager = web::Data<EndpointManager>;

@@ -5,6 +5,7 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use ferroflow_core::access::{Need, Param, RouteRule, Rule};
 use ferroflow_core::http::{int64, missing_value, parse};
 use ferroflow_core::{Error, Result};
 use futures_util::TryStreamExt;
@@ -21,31 +22,73 @@ pub const ARTIFACT_PREFIXES: [&str; 2] = [
 
 /// Every artifact route as (method, full path); `{path}` is a trailing wildcard. The OpenAPI
 /// test checks the spec against this list.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/api/2.0/mlflow-artifacts/artifacts"),
-    ("GET", "/api/2.0/mlflow-artifacts/artifacts/{path}"),
-    ("PUT", "/api/2.0/mlflow-artifacts/artifacts/{path}"),
-    ("DELETE", "/api/2.0/mlflow-artifacts/artifacts/{path}"),
-    ("POST", "/api/2.0/mlflow-artifacts/mpu/create/{path}"),
-    ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/{path}"),
-    ("POST", "/api/2.0/mlflow-artifacts/mpu/abort/{path}"),
-    ("GET", "/api/2.0/mlflow-artifacts/presigned/{path}"),
-    ("GET", "/api/2.0/mlflow/artifacts/list"),
-    ("GET", "/get-artifact"),
+pub const ROUTES: &[RouteRule] = &[
+    (
+        "GET",
+        "/api/2.0/mlflow-artifacts/artifacts",
+        Rule::ArtifactPath(Param::Field("path"), Need::Read),
+    ),
+    (
+        "GET",
+        "/api/2.0/mlflow-artifacts/artifacts/{path}",
+        Rule::ArtifactPath(Param::Path("path"), Need::Read),
+    ),
+    (
+        "PUT",
+        "/api/2.0/mlflow-artifacts/artifacts/{path}",
+        Rule::ArtifactPath(Param::Path("path"), Need::Update),
+    ),
+    (
+        "DELETE",
+        "/api/2.0/mlflow-artifacts/artifacts/{path}",
+        Rule::ArtifactPath(Param::Path("path"), Need::Manage),
+    ),
+    (
+        "POST",
+        "/api/2.0/mlflow-artifacts/mpu/create/{path}",
+        Rule::ArtifactPath(Param::Path("path"), Need::Update),
+    ),
+    (
+        "POST",
+        "/api/2.0/mlflow-artifacts/mpu/complete/{path}",
+        Rule::ArtifactPath(Param::Path("path"), Need::Update),
+    ),
+    (
+        "POST",
+        "/api/2.0/mlflow-artifacts/mpu/abort/{path}",
+        Rule::ArtifactPath(Param::Path("path"), Need::Update),
+    ),
+    (
+        "GET",
+        "/api/2.0/mlflow-artifacts/presigned/{path}",
+        Rule::ArtifactPath(Param::Path("path"), Need::Read),
+    ),
+    (
+        "GET",
+        "/api/2.0/mlflow/artifacts/list",
+        Rule::Run(Param::Field("run_id"), Need::Read),
+    ),
+    (
+        "GET",
+        "/get-artifact",
+        Rule::Run(Param::Field("run_id"), Need::Read),
+    ),
     (
         "GET",
         "/api/2.0/mlflow/logged-models/{model_id}/artifacts/directories",
+        Rule::LoggedModel(Param::Path("model_id"), Need::Read),
     ),
     (
         "GET",
         "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files",
+        Rule::LoggedModel(Param::Path("model_id"), Need::Read),
     ),
 ];
 
 /// Whether `path` is one of the artifact routes (under either prefix), whatever the method:
 /// lets the server answer 405 rather than 404 for a wrong method.
 pub fn is_artifact_route(path: &str) -> bool {
-    ROUTES.iter().any(|(_, pattern)| {
+    ROUTES.iter().any(|(_, pattern, _)| {
         let variants = [
             pattern.to_string(),
             pattern.replacen("/api/", "/ajax-api/", 1),
