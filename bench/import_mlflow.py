@@ -54,9 +54,9 @@ def client_mode(args) -> int:
                FERROFLOW_BIN=str(Path(args.ferroflow_bin).resolve()))
     t0 = time.monotonic()
     rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                         "test_import_mlflow.py", "-k", "copies_everything"],
+                         "test_import_mlflow.py", "-k", f"copies_everything and {args.source}"],
                         cwd=ROOT / "tests/python", env=env).returncode
-    print(f"stock-client import test, {args.runs} runs + {args.points}-point history: "
+    print(f"stock-client import test ({args.source} source), {args.runs} runs + {args.points}-point history: "
           f"{'passed' if rc == 0 else 'FAILED'} in {time.monotonic() - t0:.0f} s", flush=True)
     return rc
 
@@ -71,6 +71,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench/out" / time.strftime("import-%Y%m%d-%H%M%S")))
     ap.add_argument("--client", action="store_true",
                     help="run the stock-client import test at this scale instead of timing the import")
+    ap.add_argument("--source", choices=["native", "mysql"], default="native",
+                    help="with --client: the MLflow store's backend (native: SQLite, or PostgreSQL under "
+                         "FERROFLOW_TEST_BACKEND_STORE_URI; mysql: MariaDB)")
     args = ap.parse_args()
     if args.client:
         return client_mode(args)

@@ -408,3 +408,38 @@ def test_graphql_fields_the_caller_may_not_read_resolve_to_null(admin, as_user, 
     data = resp.json()["data"]
     assert data["a"]["experiment"]["experimentId"] == seen
     assert data["b"] is None and data["r"] is None
+
+
+def test_every_role_call_of_the_auth_client(admin, as_user, server):
+    owner = as_user(ADMIN, ADMIN_PASSWORD)
+    exp = owner.create_experiment(unique_name("roles"))
+    gina, _ = _new_user(admin, "gina")
+    as_user(ADMIN, ADMIN_PASSWORD)
+    name = unique_name("readers")
+    role = admin.create_role("default", name)
+    assert admin.get_role(role.id).name == name
+    assert role.id in [r.id for r in admin.list_roles("default")]
+    assert role.id in [r.id for r in admin.list_all_roles()]
+    updated = admin.update_role(role.id, name=name + "-2", description="renamed")
+    assert (updated.name, updated.description) == (name + "-2", "renamed")
+    rp = admin.add_role_permission(role.id, "experiment", exp, "READ")
+    assert [(p.resource_type, p.resource_pattern, p.permission) for p in admin.list_role_permissions(role.id)] == [
+        ("experiment", exp, "READ")]
+    assert admin.update_role_permission(rp.id, "MANAGE").permission == "MANAGE"
+    with pytest.raises(MlflowException) as bad:
+        admin.add_role_permission(role.id, "experiment", exp, "EVERYTHING")
+    assert bad.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException) as reserved:
+        admin.create_role("default", "__user_999__")
+    assert reserved.value.error_code == "INVALID_PARAMETER_VALUE"
+    admin.assign_role(gina, role.id)
+    assert [a.role_id for a in admin.list_role_users(role.id)] == [role.id]
+    admin.remove_role_permission(rp.id)
+    assert admin.list_role_permissions(role.id) == []
+    with pytest.raises(MlflowException) as gone:
+        admin.remove_role_permission(rp.id)
+    assert gone.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    admin.delete_role(role.id)
+    with pytest.raises(MlflowException) as missing:
+        admin.get_role(role.id)
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
