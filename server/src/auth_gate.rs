@@ -218,7 +218,8 @@ impl Params {
 
     /// `run_id`, else `run_uuid` (MLflow's fallback).
     fn run_ids(&self, p: Param) -> Vec<String> {
-        let ids = self.values(p);
+        // As the handlers: an empty `run_id` falls back to `run_uuid`.
+        let ids: Vec<String> = self.values(p).into_iter().filter(|s| !s.is_empty()).collect();
         match p {
             Param::Field("run_id") | Param::Query("run_id") if ids.is_empty() => {
                 self.values(Param::Field("run_uuid"))
@@ -421,13 +422,12 @@ async fn check(
             },
             None => true,
         },
-        Rule::CreateIn(param, tier) => match p.one(param) {
-            Some(id) => {
-                g.point("experiment", &id).allows(Need::Update)
-                    && g.allows(&[(tier, "*", Need::NotDenied)])
-            }
-            None => true,
-        },
+        Rule::CreateIn(param, tier) => {
+            // Without an experiment id a run lands in the Default experiment (0).
+            let id = p.one(param).filter(|e| !e.is_empty()).unwrap_or_else(|| "0".into());
+            g.point("experiment", &id).allows(Need::Update)
+                && g.allows(&[(tier, "*", Need::NotDenied)])
+        }
         Rule::Run(param, need) | Rule::Runs(param, need) => {
             for run in p.run_ids(param) {
                 match look.experiment_of_run(&run).await? {

@@ -443,3 +443,14 @@ def test_every_role_call_of_the_auth_client(admin, as_user, server):
     with pytest.raises(MlflowException) as missing:
         admin.get_role(role.id)
     assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_run_without_an_experiment_id_cannot_land_in_a_denied_default_experiment(admin, as_user, server):
+    hank, password = _new_user(admin, "hank")
+    as_user(ADMIN, ADMIN_PASSWORD)
+    admin.grant_user_permission(hank, "experiment", "0", "DENY")
+    resp = httpx.post(f"{server['uri']}/api/2.0/mlflow/runs/create", json={"run_name": "sneaky"},
+                      headers=_basic(hank, password))
+    assert resp.status_code in (400, 403), resp.text
+    owner = as_user(ADMIN, ADMIN_PASSWORD)
+    assert not [r for r in owner.search_runs(["0"]) if r.info.run_name == "sneaky"]
