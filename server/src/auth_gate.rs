@@ -219,7 +219,11 @@ impl Params {
     /// `run_id`, else `run_uuid` (MLflow's fallback).
     fn run_ids(&self, p: Param) -> Vec<String> {
         // As the handlers: an empty `run_id` falls back to `run_uuid`.
-        let ids: Vec<String> = self.values(p).into_iter().filter(|s| !s.is_empty()).collect();
+        let ids: Vec<String> = self
+            .values(p)
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
         match p {
             Param::Field("run_id") | Param::Query("run_id") if ids.is_empty() => {
                 self.values(Param::Field("run_uuid"))
@@ -424,7 +428,10 @@ async fn check(
         },
         Rule::CreateIn(param, tier) => {
             // Without an experiment id a run lands in the Default experiment (0).
-            let id = p.one(param).filter(|e| !e.is_empty()).unwrap_or_else(|| "0".into());
+            let id = p
+                .one(param)
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| "0".into());
             g.point("experiment", &id).allows(Need::Update)
                 && g.allows(&[(tier, "*", Need::NotDenied)])
         }
