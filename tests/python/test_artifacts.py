@@ -118,6 +118,23 @@ def test_missing_artifact_download_fails(client, rest, run_id, tmp_path, server_
     error_body(resp, "RESOURCE_DOES_NOT_EXIST", 404)
 
 
+def test_an_upload_onto_a_directory_or_under_a_file_is_refused_and_writes_nothing(
+        rest, client, run_id, server_kind, artifacts_destination):
+    if server_kind != "ferroflow":
+        pytest.skip("MLflow answers these with a 500")
+    if artifacts_destination and "://" in artifacts_destination:
+        pytest.skip("object stores have no directories: a key may also be a prefix there")
+    root = _uri(client, run_id).split("mlflow-artifacts:/", 1)[-1].lstrip("/")
+    base = f"/api/2.0/mlflow-artifacts/artifacts/{root}"
+    assert rest.put(f"{base}/d/inner.txt", content=b"inner").status_code == 200
+    for body in (b"small", b"x" * (20 << 20)):  # one put, and a multipart upload
+        error_body(rest.put(f"{base}/d", content=body), "INVALID_PARAMETER_VALUE", 400)
+    error_body(rest.put(f"{base}/d/inner.txt/below", content=b"x"), "INVALID_PARAMETER_VALUE", 400)
+    listed = rest.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": f"{root}/d"}).json()
+    assert [f["path"] for f in listed["files"]] == ["inner.txt"], listed
+    assert rest.get(f"{base}/d/inner.txt").content == b"inner"
+
+
 def test_rest_list_and_get_artifact(rest, client, run_id, tmp_path):
     src = tmp_path / "metrics.csv"
     src.write_text("a,b\n1,2\n")

@@ -227,7 +227,23 @@ impl ArtifactStore {
         E: std::fmt::Display,
     {
         let ctx = format!("writing artifact '{location}'");
+        let local = self.local;
+        // A file where the path needs a directory (local store): the client's mistake.
+        let storage = |ctx: &str, e: object_store::Error| {
+            if local && is_dir_error(&e) {
+                Error::invalid(format!(
+                    "Cannot write artifact '{location}': an artifact of a parent's name is a file"
+                ))
+            } else {
+                storage(ctx, e)
+            }
+        };
         let read_err = |e: E| Error::invalid(format!("Failed to read the request body: {e}"));
+        if local && self.inner.list(Some(location)).next().await.is_some() {
+            return Err(Error::invalid(format!(
+                "Cannot write artifact '{location}': it is a directory holding other artifacts"
+            )));
+        }
         // Small bodies: one put.
         let mut first = BytesMut::new();
         let mut total = 0u64;
