@@ -168,14 +168,20 @@ const COMMIT_TIME_CACHE: usize = 100_000;
 #[derive(Clone, Debug)]
 pub struct DeltaStore {
     root: StoreRoot,
+    /// Local directories besides the artifact root where tables may be placed by `location`.
+    allowed: Vec<std::path::PathBuf>,
     commit_times: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl DeltaStore {
-    pub fn new(root: StoreRoot) -> DeltaStore {
+    pub fn new(root: StoreRoot, allowed: Vec<std::path::PathBuf>) -> DeltaStore {
         register_schemes();
         DeltaStore {
             root,
+            allowed: allowed
+                .iter()
+                .filter_map(|p| std::path::absolute(p).ok())
+                .collect(),
             commit_times: Arc::default(),
         }
     }
@@ -217,10 +223,21 @@ impl DeltaStore {
             return Err(bad("'..' is not allowed"));
         }
         match &self.root {
-            StoreRoot::Local(_) => {
+            StoreRoot::Local(root) => {
                 let path = location.strip_prefix("file://").unwrap_or(location);
                 if !path.starts_with('/') {
                     return Err(bad("use an absolute path or a file:// URL"));
+                }
+                // Only under the artifact root or a directory the operator allowed: a client
+                // must not make the server write (or expose) Delta files anywhere on its disk.
+                let root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
+                let inside = |dir: &std::path::Path| std::path::Path::new(path).starts_with(dir);
+                if !inside(&root) && !self.allowed.iter().any(|d| inside(d)) {
+                    return Err(bad(&format!(
+                        "tables live under the artifact root {} or a directory allowed with \
+                         --feature-table-locations",
+                        root.display()
+                    )));
                 }
                 Ok(Url::from_directory_path(path)
                     .map_err(|_| bad("not a path"))?

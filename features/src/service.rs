@@ -83,8 +83,9 @@ impl FeatureService {
         tracking: TrackingService,
         artifacts: ArtifactService,
         online: OnlineStore,
+        allowed_locations: Vec<std::path::PathBuf>,
     ) -> FeatureService {
-        let delta = DeltaStore::new(artifacts.store().root().clone());
+        let delta = DeltaStore::new(artifacts.store().root().clone(), allowed_locations);
         FeatureService {
             db,
             delta,

@@ -397,10 +397,12 @@ async fn check(
             Some(name) => g.point("registered_model", &name) != Permission::Deny,
             None => true,
         },
-        Rule::Creates(Created::FeatureTable) => match p.one(Param::Field("name")) {
-            Some(name) => g.point("feature_table", &name) != Permission::Deny,
-            None => true,
-        },
+        // An explicit `location` places Delta files on the server's disk: admins only.
+        Rule::Creates(Created::FeatureTable) => {
+            p.one(Param::Field("location")).is_none()
+                && p.one(Param::Field("name"))
+                    .is_none_or(|name| g.point("feature_table", &name) != Permission::Deny)
+        }
         Rule::Creates(Created::Endpoint) => served_models(p.body.as_ref())
             .iter()
             .all(|m| g.point("registered_model", m).allows(Need::Manage)),

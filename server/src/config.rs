@@ -70,6 +70,11 @@ pub struct ServerConfig {
     #[arg(long = "app-name", env = "FERROFLOW_APP_NAME", value_parser = ["basic-auth"])]
     pub app_name: Option<String>,
 
+    /// Local directories (comma-separated) where feature tables may be created with an explicit
+    /// `location`, besides the artifact root. With auth on, only admins may give a location.
+    #[arg(long, env = "FERROFLOW_FEATURE_TABLE_LOCATIONS", value_delimiter = ',')]
+    pub feature_table_locations: Vec<PathBuf>,
+
     /// The same as `--app-name basic-auth`.
     #[arg(long, env = "FERROFLOW_AUTH")]
     pub auth: bool,
@@ -113,6 +118,7 @@ impl ServerConfig {
             static_folder: None,
             static_prefix: None,
             app_name: None,
+            feature_table_locations: Vec::new(),
             auth: false,
             public_metrics: false,
         }

@@ -140,6 +140,7 @@ impl Application {
             ferroflow_features::OnlineStore::open(config.online_store.as_deref(), &db)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?,
+            config.feature_table_locations.clone(),
         ));
         endpoints.set_feature_source(std::sync::Arc::new(
             (*features.clone().into_inner()).clone(),

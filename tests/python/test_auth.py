@@ -454,3 +454,16 @@ def test_a_run_without_an_experiment_id_cannot_land_in_a_denied_default_experime
     assert resp.status_code in (400, 403), resp.text
     owner = as_user(ADMIN, ADMIN_PASSWORD)
     assert not [r for r in owner.search_runs(["0"]) if r.info.run_name == "sneaky"]
+
+
+def test_only_admins_place_a_feature_table_with_a_location(admin, as_user, server):
+    if server["kind"] != "ferroflow":
+        pytest.skip("the feature store is ferroflow's")
+    ivy, password = _new_user(admin, "ivy")
+    body = {"name": unique_name("t").replace("-", "_"), "primary_keys": ["k"],
+            "schema": [{"name": "k", "type": "long"}], "location": str(server["work"] / "artifacts" / "x")}
+    url = f"{server['uri']}/api/2.0/feature-store/feature-tables/create"
+    assert httpx.post(url, json=body, headers=_basic(ivy, password)).status_code == 403
+    assert httpx.post(url, params={"location": "/tmp"}, json={k: v for k, v in body.items() if k != "location"},
+                      headers=_basic(ivy, password)).status_code == 403
+    assert httpx.post(url, json=body, headers=_basic(ADMIN, ADMIN_PASSWORD)).status_code == 200

@@ -18,6 +18,7 @@ import math
 import os
 import time
 import warnings
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import mlflow
@@ -1411,3 +1412,20 @@ def test_cli_creates_writes_reads_and_publishes(rest, tracking_uri, tmp_path):
     assert got.json()["results"][0]["rows"] == [{"score": 30.0}], got.text
     cli("delete", name)
     assert rest.get("/api/2.0/feature-store/feature-tables/get", params={"name": name}).status_code == 404
+
+
+def test_a_location_outside_the_artifact_root_is_refused_and_nothing_is_created(rest, tmp_path, artifacts_destination):
+    outside = tmp_path / "elsewhere"
+    name = _name("located")
+    for location in (str(outside), f"file://{outside}", "/etc/ferroflow-table"):
+        bad = rest.post(FS + "/feature-tables/create", json={
+            "name": name, "primary_keys": ["user_id"], "schema": SCHEMA_USER, "location": location})
+        error_body(bad, "INVALID_PARAMETER_VALUE", 400)
+        assert "--feature-table-locations" in bad.json()["message"] or "tables live under" in bad.json()["message"]
+    assert not outside.exists()
+    error_body(rest.get(FS + "/feature-tables/get", params={"name": name}), "RESOURCE_DOES_NOT_EXIST", 404)
+    if artifacts_destination and "://" not in artifacts_destination:
+        # Under the artifact root is fine.
+        inside = Path(artifacts_destination).resolve() / "own-tables" / name
+        ft = _create(rest, name, schema=SCHEMA_USER, location=str(inside))
+        assert ft["location"].endswith(f"own-tables/{name}"), ft
