@@ -64,10 +64,13 @@ async fn get(svc: Service, id: web::Path<String>) -> Result<HttpResponse> {
 
 #[derive(Deserialize)]
 struct ListQuery {
+    #[serde(default, deserialize_with = "ferroflow_core::http::int64")]
     max_results: Option<i64>,
 }
 
-async fn list(svc: Service, q: web::Query<ListQuery>) -> Result<HttpResponse> {
+/// MLflow's query parsing, so a bad `max_results` is its JSON 400 naming the field.
+async fn list(svc: Service, req: HttpRequest) -> Result<HttpResponse> {
+    let q: ListQuery = ferroflow_core::http::parse(&req, &[], &[])?;
     let jobs = svc.list(q.max_results.unwrap_or(100)).await?;
     Ok(HttpResponse::Ok().json(json!({ "automl_runs": jobs })))
 }
@@ -77,14 +80,20 @@ async fn cancel(svc: Service, id: web::Path<String>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(json!({ "automl_run": job })))
 }
 
-#[derive(Deserialize)]
-struct UploadQuery {
-    name: Option<String>,
-}
-
 /// `POST /api/2.0/automl/datasets?name=train.csv` with the file as the body.
-async fn upload(svc: Service, q: web::Query<UploadQuery>, body: Bytes) -> Result<HttpResponse> {
-    let name = ferroflow_core::http::required(q.into_inner().name, "name")?;
+async fn upload(svc: Service, req: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+    // The query string by hand: actix's extractor would answer a bad one in plain text.
+    let name = form_urlencoded_name(req.query_string());
+    let name = ferroflow_core::http::required(name, "name")?;
     let uri = svc.upload_dataset(&name, body).await?;
     Ok(HttpResponse::Ok().json(json!({ "dataset": uri })))
+}
+
+/// The first `name` of a query string.
+fn form_urlencoded_name(query: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v)
 }

@@ -307,10 +307,8 @@ def _request(w: dict, method: str, path: str):
 
 def _designed_5xx(path: str, status: int) -> bool:
     """Answers past the gate that are 5xx by design: MLflow's 501 NOT_IMPLEMENTED for multipart
-    and presigned transfers on a local artifact store, and the Open Inference Protocol's
-    "not ready" 503 of an endpoint that serves nothing (the reliability issue revisits it)."""
-    return (status == 501 and "/mlflow-artifacts/" in path and ("/mpu/" in path or "/presigned/" in path)) or (
-        status == 503 and path.endswith("/ready"))
+    and presigned transfers on a local artifact store."""
+    return status == 501 and "/mlflow-artifacts/" in path and ("/mpu/" in path or "/presigned/" in path)
 
 
 def _expected(need: str, who: str) -> str:

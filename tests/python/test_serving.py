@@ -561,7 +561,8 @@ def test_missing_onnxruntime_gives_503_not_a_crash(tmp_path, iris_models, tracki
         inv = httpx.post(f"{base}/serving-endpoints/ep/invocations", json={"inputs": [[1, 2, 3, 4]]}, timeout=30)
         assert inv.status_code == 503
         assert "scripts/onnxruntime.sh" in inv.json()["message"]
-        assert httpx.get(f"{base}/v2/health/ready", timeout=30).status_code == 503
+        # "Not ready" is a 4xx in the Open Inference Protocol (Triton: 400).
+        assert httpx.get(f"{base}/v2/health/ready", timeout=30).status_code == 400
         assert httpx.get(f"{base}/health", timeout=30).status_code == 200
     finally:
         proc.terminate()

@@ -192,13 +192,14 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "live": true }))
 }
 
-/// Ready when ONNX Runtime is loaded and every endpoint is READY.
+/// Ready when ONNX Runtime is loaded and every endpoint is READY. "Not ready" is a 4xx, as the
+/// Open Inference Protocol's REST binding has it (Triton answers 400).
 async fn ready(m: Manager) -> HttpResponse {
     let runtime = matches!(runtime_status(), RuntimeStatus::Ready { .. });
     if runtime && m.all_ready() {
         HttpResponse::Ok().json(json!({ "ready": true }))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({ "ready": false }))
+        HttpResponse::BadRequest().json(json!({ "ready": false }))
     }
 }
 
@@ -235,7 +236,7 @@ async fn model_ready(m: Manager, req: HttpRequest) -> Result<HttpResponse> {
     Ok(if ready {
         HttpResponse::Ok().json(body)
     } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        HttpResponse::BadRequest().json(body)
     })
 }
 

@@ -162,16 +162,42 @@ async fn upload_artifact(
 
 /// An artifact as a download: its type, length and `Content-Disposition`, streamed.
 pub fn stream_artifact(a: Artifact) -> HttpResponse {
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        a.name.replace(['"', '\\', '\r', '\n'], "_")
-    );
+    let disposition = content_disposition(&a.name);
     HttpResponse::Ok()
         .content_type(a.content_type)
         .insert_header((header::CONTENT_DISPOSITION, disposition))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .no_chunking(a.size)
         .streaming(a.stream.map_err(actix_web::Error::from))
+}
+
+/// `attachment; filename="…"` with an ASCII stand-in, plus RFC 6266's `filename*` when the name
+/// is not plain ASCII (control characters and non-ASCII names cannot go in a header as is).
+fn content_disposition(name: &str) -> String {
+    let plain: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if plain == name {
+        return format!("attachment; filename=\"{plain}\"");
+    }
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
 }
 
 async fn download_artifact(svc: Svc, req: HttpRequest) -> Result<HttpResponse> {
@@ -392,4 +418,30 @@ async fn wrong_method(req: HttpRequest) -> HttpResponse {
         )
     };
     HttpResponse::build(status).json(json!({ "error_code": code, "message": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn names_that_cannot_go_in_a_header_get_an_ascii_stand_in_and_filename_star() {
+        assert_eq!(
+            content_disposition("a.txt"),
+            "attachment; filename=\"a.txt\""
+        );
+        assert_eq!(
+            content_disposition("\u{1a}x"),
+            "attachment; filename=\"_x\"; filename*=UTF-8''%1Ax"
+        );
+        assert_eq!(
+            content_disposition("é \"q\""),
+            "attachment; filename=\"_ _q_\"; filename*=UTF-8''%C3%A9%20%22q%22"
+        );
+        for name in ["\u{1a}", "é", "a\r\nb"] {
+            assert!(
+                actix_web::http::header::HeaderValue::from_str(&content_disposition(name)).is_ok()
+            );
+        }
+    }
 }
