@@ -72,11 +72,12 @@ def server():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _st(url: str, checks: str, *selection: str) -> tuple[int, str]:
+def _st(url: str, workdir: Path, checks: str, *selection: str) -> tuple[int, str]:
     st = Path(sys.executable).parent / "st"
     argv = [str(st), "run", str(SPEC), "--url", url, "--checks", checks, "--max-examples", str(EXAMPLES),
             "--phases", "examples,fuzzing", "--seed", SEED, "--no-color", *selection]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600,
+    # Run in the server's scratch directory: st keeps a cache in its working directory.
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, cwd=workdir,
                           env=dict(os.environ, SCHEMATHESIS_TELEMETRY="false"))
     return done.returncode, done.stdout + done.stderr
 
@@ -101,7 +102,7 @@ def test_every_operation_survives_fuzzing_within_its_spec(server):
     OUT.mkdir(parents=True, exist_ok=True)
     lines, failed = [], []
     for label, checks, selection in runs:
-        code, output = _st(server["url"], checks, *selection)
+        code, output = _st(server["url"], server["work"], checks, *selection)
         tested, generated, failures = _figures(output)
         lines.append(f"{label}: {tested} operations, {generated} cases ({EXAMPLES} examples each), "
                      f"{failures} failures, exit {code}")
