@@ -635,7 +635,11 @@ pub async fn gate(
     let body = if req.method() != Method::GET && is_json(&req) && needs_body(&rule) {
         match take_json(&mut req).await {
             Ok((_, v)) => v,
-            Err(e) => return Err(e),
+            // Too large (the limits middleware around the gate words the 413) or unreadable.
+            Err(e) => {
+                let res = e.error_response();
+                return Ok(req.into_response(res).map_into_right_body());
+            }
         }
     } else {
         None

@@ -201,8 +201,10 @@ impl Application {
                 .app_data(graphql_schema.clone())
                 .app_data(graphql_services.clone())
                 .app_data(web::PayloadConfig::new(ferroflow_core::http::MAX_JSON_BODY))
-                .wrap(middleware::from_fn(limits::over_limit))
+                // The gate inside the limits: a body too large for it to read is a 413 the
+                // limits middleware words and drains.
                 .wrap(middleware::from_fn(auth_gate::gate))
+                .wrap(middleware::from_fn(limits::over_limit))
                 .wrap(middleware::from_fn(metrics::track))
                 .wrap(middleware::from_fn(ui::strip_prefix))
                 .route("/health", web::get().to(health))

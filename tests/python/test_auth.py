@@ -467,3 +467,16 @@ def test_only_admins_place_a_feature_table_with_a_location(admin, as_user, serve
     assert httpx.post(url, params={"location": "/tmp"}, json={k: v for k, v in body.items() if k != "location"},
                       headers=_basic(ivy, password)).status_code == 403
     assert httpx.post(url, json=body, headers=_basic(ADMIN, ADMIN_PASSWORD)).status_code == 200
+
+
+def test_a_body_too_large_for_the_gate_is_mlflows_413(admin, as_user, server):
+    if server["kind"] != "ferroflow":
+        pytest.skip("ferroflow's body limit")
+    jack, password = _new_user(admin, "jack")
+    mine = as_user(jack, password)
+    run = mine.create_run(mine.create_experiment(unique_name("big")))
+    body = b'{"run_id": "' + run.info.run_id.encode() + b'", "params": [], "pad": "' + b"x" * (65 << 20) + b'"}'
+    resp = httpx.post(f"{server['uri']}/api/2.0/mlflow/runs/log-batch", content=body, timeout=120,
+                      headers={**_basic(jack, password), "Content-Type": "application/json"})
+    assert resp.status_code == 413, resp.text[:300]
+    assert resp.json()["error_code"] == "RESOURCE_LIMIT_EXCEEDED"
