@@ -342,32 +342,30 @@ impl AuthService {
         }
         let now = ferroflow_core::now_millis();
         let key = self.cache_key(b't', id, secret);
-        let user = match self.cached(&key) {
-            Some(user) => Some(user),
-            None => match self.store.token(id).await? {
-                Some((user_id, hash, expiry)) if expiry < 0 || expiry > now => {
-                    let s = secret.to_string();
-                    if blocking(move || verify_secret(&s, &hash)).await? {
-                        let user = self.store.user_by_id(user_id).await?;
-                        if let Some(u) = &user {
-                            self.remember(key, u);
-                            let _ = self.store.touch_token(id, now).await;
-                        }
-                        user
-                    } else {
-                        None
-                    }
-                }
-                _ => None,
-            },
-        };
-        // A cached token may have expired since: check the expiry again on every use.
-        let user = match user {
-            Some(u) => match self.store.token(id).await? {
-                Some((_, _, expiry)) if expiry < 0 || expiry > now => Some(u),
-                _ => None,
-            },
+        // The row is read on every use, cached or not: a revoked or expired token stops at once.
+        let live = self
+            .store
+            .token(id)
+            .await?
+            .filter(|(_, _, expiry)| *expiry < 0 || *expiry > now);
+        let user = match live {
             None => None,
+            Some((user_id, _, _)) if self.cached(&key).is_some_and(|u| u.id == user_id) => {
+                self.cached(&key)
+            }
+            Some((user_id, hash, _)) => {
+                let s = secret.to_string();
+                if blocking(move || verify_secret(&s, &hash)).await? {
+                    let user = self.store.user_by_id(user_id).await?;
+                    if let Some(u) = &user {
+                        self.remember(key, u);
+                        let _ = self.store.touch_token(id, now).await;
+                    }
+                    user
+                } else {
+                    None
+                }
+            }
         };
         match user {
             Some(u) if username.is_none_or(|n| n == u.username || n == "token") => Ok(u),

@@ -274,19 +274,22 @@ fn is_json(req: &ServiceRequest) -> bool {
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"))
 }
 
+/// A request payload that yields `bytes` once (a body the gate read, handed on to the handler).
+fn payload_of(bytes: Bytes) -> Payload {
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, actix_web::error::PayloadError>(bytes) });
+    Payload::from(Box::pin(stream)
+        as std::pin::Pin<
+            Box<dyn futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>>>,
+        >)
+}
+
 /// Reads a JSON body and puts it back for the handler.
 async fn take_json(req: &mut ServiceRequest) -> Result<(Bytes, Option<Value>), actix_web::Error> {
     let bytes = req.extract::<Bytes>().await?;
     let value = serde_json::from_slice(&bytes).ok();
     let again = bytes.clone();
-    req.set_payload(Payload::from(
-        Box::pin(futures_util::stream::once(async move {
-            Ok::<_, actix_web::error::PayloadError>(again)
-        }))
-            as std::pin::Pin<
-                Box<dyn futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>>>,
-            >,
-    ));
+    req.set_payload(payload_of(again));
     Ok((bytes, value))
 }
 
@@ -695,18 +698,7 @@ pub async fn gate(
                     header::CONTENT_LENGTH,
                     header::HeaderValue::from(bytes.len()),
                 );
-                req.set_payload(Payload::from(
-                    Box::pin(futures_util::stream::once(async move {
-                        Ok::<_, actix_web::error::PayloadError>(bytes)
-                    }))
-                        as std::pin::Pin<
-                            Box<
-                                dyn futures_util::Stream<
-                                    Item = Result<Bytes, actix_web::error::PayloadError>,
-                                >,
-                            >,
-                        >,
-                ));
+                req.set_payload(payload_of(bytes));
             }
         }
     }
